@@ -1,0 +1,221 @@
+"""The checkpointer protocol: what every store (memory, SQLite, PostgreSQL) provides.
+
+A store keeps a *log*. Each checkpoint row records the writes that produced it from
+its parent and the tasks due next; every so often it also keeps a *snapshot* of the
+whole state. The runtime rebuilds the state at any checkpoint from the nearest
+snapshot at or before it plus the writes after it, so the store never needs to know
+what a reducer is, and a thread's bytes grow with what it wrote, not with steps × state.
+
+Values reach the store already encoded as tagged JSON text (``_serde``): stores move
+text, they never serialize, and they never unpickle anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tether.errors import ThreadBusyError
+
+__all__ = [
+    "BaseCheckpointSaver",
+    "CheckpointRecord",
+    "LoadedCheckpoint",
+    "PendingWrite",
+    "ThreadSummary",
+    "new_checkpoint_id",
+    "run_owner",
+]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CheckpointRecord:
+    """One row of the log. ``next``, ``writes``, ``metadata`` and ``snapshot`` are JSON text."""
+
+    thread_id: str
+    checkpoint_ns: str
+    checkpoint_id: str
+    parent_id: str | None
+    step: int
+    source: str  # input | loop | update | fork
+    created_at: str
+    next: str  # tasks due: ["node", {"node": "n", "arg": …}, …]
+    writes: str  # [{"task": i, "node": "n", "writes": [[key, value], …]}, …] in apply order
+    metadata: str  # user metadata from the run's config
+    snapshot: str | None = None  # the full state, present on snapshot checkpoints
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PendingWrite:
+    """Work done from a checkpoint whose step has not committed yet.
+
+    ``kind`` is ``result`` (a finished task's outcome), ``interrupt`` (the payloads a task
+    paused with), ``resume`` (values given to a paused task) or ``error`` (why it failed).
+    """
+
+    task_id: str
+    kind: str
+    value: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LoadedCheckpoint:
+    """A checkpoint and what is needed to rebuild its state.
+
+    ``chain`` runs oldest to newest and ends with ``record``; its first element carries a
+    snapshot unless it is the thread's first checkpoint. ``chain`` is empty when the caller
+    said it already holds the state of ``record`` (``have=``).
+    """
+
+    record: CheckpointRecord
+    chain: list[CheckpointRecord]
+    pending: list[PendingWrite]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ThreadSummary:
+    thread_id: str
+    checkpoint_ns: str
+    checkpoints: int
+    head: CheckpointRecord
+    pending: list[PendingWrite] = field(default_factory=list)
+
+
+_id_lock = threading.Lock()
+_last_id = [0]
+
+
+def new_checkpoint_id() -> str:
+    """A UUIDv7-shaped id: sorts by creation time, strictly increasing within a process."""
+    with _id_lock:
+        now = time.time_ns() // 1_000  # microseconds
+        value = max(now, _last_id[0] + 1)
+        _last_id[0] = value
+    rand = int.from_bytes(os.urandom(8), "big")
+    # 52 bits of microseconds | version 7 nibble | 62 random bits with the RFC 4122 variant
+    hi = ((value >> 12) << 16) | (0x7 << 12) | (value & 0xFFF)
+    lo = (0b10 << 62) | (rand >> 2)
+    h = f"{hi:016x}{lo:016x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def run_owner() -> str:
+    """Who holds a thread while a run is in progress: host, process, and a unique tag."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
+def owner_is_alive(owner: str) -> bool:
+    """Whether the process that took a lease still exists (only knowable on this host)."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True  # another machine: trust the lease until it expires
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def busy_error(thread_id: str, owner: str) -> ThreadBusyError:
+    return ThreadBusyError(
+        f"thread {thread_id!r} already has a run in progress (held by {owner}); "
+        "wait for it to finish, or use another thread_id"
+    )
+
+
+class BaseCheckpointSaver(ABC):
+    """Storage for checkpoints. Subclasses implement the sync methods; the async ones
+    run them in a worker thread unless a store has a native async driver."""
+
+    # -- reading --------------------------------------------------------------------
+    @abstractmethod
+    def get(
+        self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None, *, have: str | None = None
+    ) -> LoadedCheckpoint | None:
+        """The checkpoint (the newest when ``checkpoint_id`` is None) with its rebuild chain."""
+
+    @abstractmethod
+    def list(
+        self, thread_id: str, checkpoint_ns: str = "", *, before: str | None = None
+    ) -> Iterator[CheckpointRecord]:
+        """A thread's checkpoints, newest first, without snapshots."""
+
+    @abstractmethod
+    def pending(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[PendingWrite]:
+        """Pending writes recorded against a checkpoint."""
+
+    @abstractmethod
+    def threads(self) -> list[ThreadSummary]:
+        """Every thread with its newest checkpoint, most recently active first."""
+
+    # -- writing --------------------------------------------------------------------
+    @abstractmethod
+    def put(self, record: CheckpointRecord) -> None:
+        """Commit a checkpoint atomically, with its snapshot, and drop the pending writes
+        of its parent (they are now part of ``record.writes``)."""
+
+    @abstractmethod
+    def put_pending(
+        self, thread_id: str, checkpoint_ns: str, checkpoint_id: str, writes: Sequence[PendingWrite]
+    ) -> None:
+        """Record (or replace) pending writes for tasks of a checkpoint, atomically."""
+
+    @abstractmethod
+    def delete_thread(self, thread_id: str) -> None:
+        """Remove every checkpoint and pending write of a thread."""
+
+    # -- one run per thread -----------------------------------------------------------
+    @abstractmethod
+    def acquire(self, thread_id: str, checkpoint_ns: str, owner: str) -> None:
+        """Take the thread for a run, or raise ``ThreadBusyError`` if a live run holds it."""
+
+    @abstractmethod
+    def release(self, thread_id: str, checkpoint_ns: str, owner: str) -> None:
+        """Give the thread back; a no-op if ``owner`` does not hold it."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources held by the store."""
+
+    # -- async face ---------------------------------------------------------------------
+    async def aget(
+        self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None, *, have: str | None = None
+    ) -> LoadedCheckpoint | None:
+        return await asyncio.to_thread(self.get, thread_id, checkpoint_ns, checkpoint_id, have=have)
+
+    async def alist(
+        self, thread_id: str, checkpoint_ns: str = "", *, before: str | None = None
+    ) -> list[CheckpointRecord]:
+        return await asyncio.to_thread(lambda: list(self.list(thread_id, checkpoint_ns, before=before)))
+
+    async def apending(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[PendingWrite]:
+        return await asyncio.to_thread(self.pending, thread_id, checkpoint_ns, checkpoint_id)
+
+    async def aput(self, record: CheckpointRecord) -> None:
+        await asyncio.to_thread(self.put, record)
+
+    async def aput_pending(
+        self, thread_id: str, checkpoint_ns: str, checkpoint_id: str, writes: Sequence[PendingWrite]
+    ) -> None:
+        await asyncio.to_thread(self.put_pending, thread_id, checkpoint_ns, checkpoint_id, writes)
+
+    async def aacquire(self, thread_id: str, checkpoint_ns: str, owner: str) -> None:
+        await asyncio.to_thread(self.acquire, thread_id, checkpoint_ns, owner)
+
+    async def arelease(self, thread_id: str, checkpoint_ns: str, owner: str) -> None:
+        await asyncio.to_thread(self.release, thread_id, checkpoint_ns, owner)
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,120 @@
+"""An in-process store: for tests, notebooks and runs that need no durability."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+
+from tether.checkpoint._base import (
+    BaseCheckpointSaver,
+    CheckpointRecord,
+    LoadedCheckpoint,
+    PendingWrite,
+    ThreadSummary,
+    busy_error,
+)
+
+__all__ = ["InMemorySaver", "MemorySaver"]
+
+
+class InMemorySaver(BaseCheckpointSaver):
+    """Keeps the same log and snapshots as the database stores, in dictionaries.
+
+    Values are stored as tagged JSON text, exactly as a database would hold them, so a
+    graph that runs here also serializes correctly on SQLite or PostgreSQL.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._records: dict[tuple[str, str], dict[str, CheckpointRecord]] = {}
+        self._pending: dict[tuple[str, str, str], dict[tuple[str, str], PendingWrite]] = {}
+        self._leases: dict[tuple[str, str], str] = {}
+
+    def get(
+        self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None, *, have: str | None = None
+    ) -> LoadedCheckpoint | None:
+        with self._lock:
+            records = self._records.get((thread_id, checkpoint_ns))
+            if not records:
+                return None
+            target_id = checkpoint_id if checkpoint_id is not None else max(records)
+            record = records.get(target_id)
+            if record is None:
+                return None
+            chain: list[CheckpointRecord] = []
+            if target_id != have:
+                cursor: CheckpointRecord | None = record
+                while cursor is not None:
+                    chain.append(cursor)
+                    if cursor.snapshot is not None or cursor.parent_id is None:
+                        break
+                    cursor = records[cursor.parent_id]
+                chain.reverse()
+            return LoadedCheckpoint(record=record, chain=chain, pending=self._pending_of(thread_id, checkpoint_ns, target_id))
+
+    def _pending_of(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[PendingWrite]:
+        return list(self._pending.get((thread_id, checkpoint_ns, checkpoint_id), {}).values())
+
+    def list(
+        self, thread_id: str, checkpoint_ns: str = "", *, before: str | None = None
+    ) -> Iterator[CheckpointRecord]:
+        with self._lock:
+            records = dict(self._records.get((thread_id, checkpoint_ns), {}))
+        for cid in sorted(records, reverse=True):
+            if before is None or cid < before:
+                yield records[cid]
+
+    def pending(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[PendingWrite]:
+        with self._lock:
+            return self._pending_of(thread_id, checkpoint_ns, checkpoint_id)
+
+    def threads(self) -> list[ThreadSummary]:
+        with self._lock:
+            out = [
+                ThreadSummary(
+                    thread_id=tid,
+                    checkpoint_ns=ns,
+                    checkpoints=len(records),
+                    head=records[max(records)],
+                    pending=self._pending_of(tid, ns, max(records)),
+                )
+                for (tid, ns), records in self._records.items()
+                if records
+            ]
+        return sorted(out, key=lambda t: t.head.checkpoint_id, reverse=True)
+
+    def put(self, record: CheckpointRecord) -> None:
+        with self._lock:
+            self._records.setdefault((record.thread_id, record.checkpoint_ns), {})[record.checkpoint_id] = record
+            if record.parent_id is not None and record.source == "loop":
+                self._pending.pop((record.thread_id, record.checkpoint_ns, record.parent_id), None)
+
+    def put_pending(
+        self, thread_id: str, checkpoint_ns: str, checkpoint_id: str, writes: Sequence[PendingWrite]
+    ) -> None:
+        with self._lock:
+            bucket = self._pending.setdefault((thread_id, checkpoint_ns, checkpoint_id), {})
+            for w in writes:
+                bucket[(w.task_id, w.kind)] = w
+
+    def delete_thread(self, thread_id: str) -> None:
+        with self._lock:
+            for key in [k for k in self._records if k[0] == thread_id]:
+                del self._records[key]
+            for pkey in [k for k in self._pending if k[0] == thread_id]:
+                del self._pending[pkey]
+
+    def acquire(self, thread_id: str, checkpoint_ns: str, owner: str) -> None:
+        with self._lock:
+            holder = self._leases.get((thread_id, checkpoint_ns))
+            if holder is not None and holder != owner:
+                raise busy_error(thread_id, holder)
+            self._leases[(thread_id, checkpoint_ns)] = owner
+
+    def release(self, thread_id: str, checkpoint_ns: str, owner: str) -> None:
+        with self._lock:
+            if self._leases.get((thread_id, checkpoint_ns)) == owner:
+                del self._leases[(thread_id, checkpoint_ns)]
+
+
+MemorySaver = InMemorySaver

@@ -1,0 +1,19 @@
+"""Graphs of steps over a typed state: build with ``StateGraph``, run the compiled graph."""
+
+from tether.graph._builder import StateGraph
+from tether.graph._compiled import CompiledStateGraph
+from tether.graph._messages import MessagesState
+from tether.graph._runner import get_stream_writer, interrupt
+from tether.types import END, START, Command, Send
+
+__all__ = [
+    "END",
+    "START",
+    "Command",
+    "CompiledStateGraph",
+    "MessagesState",
+    "Send",
+    "StateGraph",
+    "get_stream_writer",
+    "interrupt",
+]

@@ -1,0 +1,544 @@
+"""``CompiledStateGraph``: run a graph, inspect and edit its threads, travel in time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, Any
+
+from tether.checkpoint import _serde as serde
+from tether.checkpoint._base import BaseCheckpointSaver, run_owner
+from tether.errors import CheckpointNotFoundError, ConfigError, InvalidUpdateError
+from tether.graph._algo import Join, Task, TaskResult, Topology, apply_order, apply_step, plan_next, tasks_from_specs
+from tether.graph._loop import INTERRUPT, Call, Emit, Execute, Head, RunLoop
+from tether.graph._runner import arun_task, route_update, run_task
+from tether.graph._state import DecodedCheckpoint, SnapshotPolicy, decode_record, rebuild
+from tether.types import END, START, Interrupt, RunnableConfig, StateSnapshot, TaskSnapshot
+
+if TYPE_CHECKING:
+    from tether.graph._builder import Branch, StateGraph
+
+__all__ = ["CompiledStateGraph"]
+
+DEFAULT_RECURSION_LIMIT = 10_000
+_STREAM_MODES = {"values", "updates", "debug", "checkpoints", "tasks", "custom"}
+
+
+class _LRU(OrderedDict[Any, Any]):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def put(self, key: Any, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        if len(self) > self.size:
+            self.popitem(last=False)
+
+
+class CompiledStateGraph:
+    """A validated graph, ready to run. Create it with ``StateGraph.compile()``."""
+
+    default_recursion_limit = DEFAULT_RECURSION_LIMIT
+
+    def __init__(
+        self,
+        *,
+        builder: StateGraph,
+        checkpointer: BaseCheckpointSaver | None,
+        interrupt_before: tuple[str, ...],
+        interrupt_after: tuple[str, ...],
+        name: str,
+    ) -> None:
+        if checkpointer is not None and not isinstance(checkpointer, BaseCheckpointSaver):
+            raise ConfigError(
+                f"checkpointer must be a Tether checkpointer (InMemorySaver, SqliteSaver…), "
+                f"got {type(checkpointer).__name__}"
+            )
+        self.builder = builder
+        self.checkpointer = checkpointer
+        self.interrupt_before = interrupt_before
+        self.interrupt_after = interrupt_after
+        self.name = name
+        order = {START: -1, **{n: i for i, n in enumerate(builder.nodes)}}
+        joins = [
+            Join(f"join:{'+'.join(sources)}:{target}", frozenset(sources), target)
+            for sources, target in builder.joins
+        ]
+        self.topology = Topology(channels=dict(builder.channels), node_order=order, joins=joins)
+        self.edges_from: dict[str, list[str]] = {}
+        for a, b in builder.edges:
+            self.edges_from.setdefault(a, []).append(b)
+        self.branches_from: dict[str, list[Branch]] = {}
+        for branch in builder.branches:
+            self.branches_from.setdefault(branch.source, []).append(branch)
+        self.head_cache = _LRU(256)
+
+    # -- helpers used by the loop ---------------------------------------------------------
+    def initial_values(self) -> dict[str, Any]:
+        return {k: c.initial() for k, c in self.builder.channels.items() if c.initial is not None}
+
+    def output_values(self, values: dict[str, Any]) -> dict[str, Any]:
+        return {k: _copy(values[k]) for k in self.builder.output_schema.keys if k in values}
+
+    def coerce_input(self, value: Any) -> dict[str, Any]:
+        data = self.builder.input_schema.coerce_input(value, what="graph input")
+        unknown = [k for k in data if k not in self.builder.channels]
+        if unknown:
+            raise InvalidUpdateError(
+                f"graph input has unknown key {unknown[0]!r}; the input schema has keys "
+                f"{', '.join(map(repr, self.builder.input_schema.keys))}"
+            )
+        return data
+
+    def node_input(self, task: Task, values: dict[str, Any]) -> Any:
+        if task.node == START:
+            return task.arg
+        return self.builder.nodes[task.node].input_schema.view(values)
+
+    def checkpoint_event(
+        self, decoded: DecodedCheckpoint, values: dict[str, Any], config: RunnableConfig, *, parent_id: str | None
+    ) -> dict[str, Any]:
+        record = decoded.record
+        tasks = tasks_from_specs(record.checkpoint_id, decoded.next)
+        return {
+            "config": self._config(config, record.checkpoint_id),
+            "parent_config": self._config(config, parent_id) if parent_id else None,
+            "values": self.output_values(values),
+            "metadata": self._metadata(decoded),
+            "next": [t.node for t in tasks],
+            "tasks": [{"id": t.id, "name": t.node, "interrupts": (), "state": None} for t in tasks],
+        }
+
+    def _config(self, config: RunnableConfig | None, checkpoint_id: str | None) -> RunnableConfig:
+        configurable = dict((config or {}).get("configurable", {}))
+        configurable.setdefault("checkpoint_ns", "")
+        configurable["checkpoint_id"] = checkpoint_id
+        return {"configurable": configurable}
+
+    def _metadata(self, decoded: DecodedCheckpoint) -> dict[str, Any]:
+        record = decoded.record
+        writes: dict[str, Any] | None
+        if record.source == "input":
+            writes = {START: decoded.next[0]["arg"] if decoded.next else None}
+        elif decoded.writes:
+            writes = {}
+            for entry in decoded.writes:
+                pairs = {k: v for k, v in entry.get("writes", ()) if not k.startswith("join:")}
+                writes[entry["node"]] = pairs or None
+        else:
+            writes = None
+        return {**decoded.metadata, "source": record.source, "step": record.step, "parents": {}, "writes": writes}
+
+    # -- running --------------------------------------------------------------------------
+    def _prepare(
+        self,
+        input: Any,
+        config: RunnableConfig | None,
+        stream_mode: str | Sequence[str],
+        interrupt_before: Sequence[str] | str | None,
+        interrupt_after: Sequence[str] | str | None,
+    ) -> RunLoop:
+        config = dict(config or {})  # type: ignore[assignment]
+        modes = (stream_mode,) if isinstance(stream_mode, str) else tuple(stream_mode)
+        for mode in modes:
+            if mode not in _STREAM_MODES:
+                raise ConfigError(
+                    f"unknown stream_mode {mode!r}; choose from {', '.join(sorted(_STREAM_MODES))}"
+                )
+        if self.checkpointer is not None and not (config.get("configurable") or {}).get("thread_id"):
+            raise ConfigError(
+                "this graph has a checkpointer, so each call needs a thread: "
+                "config={'configurable': {'thread_id': '…'}}"
+            )
+        before = _names(interrupt_before) if interrupt_before is not None else self.interrupt_before
+        after = _names(interrupt_after) if interrupt_after is not None else self.interrupt_after
+        return RunLoop(self, input, config, modes, before, after)  # type: ignore[arg-type]
+
+    def stream(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        stream_mode: str | Sequence[str] = "values",
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
+        **kwargs: Any,
+    ) -> Iterator[Any]:
+        """Run the graph, yielding chunks for each stream mode (a ``(mode, chunk)`` pair each
+        when several modes are asked for)."""
+        loop = self._prepare(input, config, stream_mode, interrupt_before, interrupt_after)
+        return self._drive(loop)
+
+    def invoke(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        stream_mode: str = "values",
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run the graph to the end (or to an interrupt) and return the final state."""
+        loop = self._prepare(input, config, stream_mode, interrupt_before, interrupt_after)
+        chunks = list(self._drive(loop))
+        return _invoke_result(stream_mode, chunks)
+
+    async def astream(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        stream_mode: str | Sequence[str] = "values",
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[Any]:
+        loop = self._prepare(input, config, stream_mode, interrupt_before, interrupt_after)
+        async for chunk in self._adrive(loop):
+            yield chunk
+
+    async def ainvoke(
+        self,
+        input: Any,
+        config: RunnableConfig | None = None,
+        *,
+        stream_mode: str = "values",
+        interrupt_before: Sequence[str] | str | None = None,
+        interrupt_after: Sequence[str] | str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        loop = self._prepare(input, config, stream_mode, interrupt_before, interrupt_after)
+        chunks = [c async for c in self._adrive(loop)]
+        return _invoke_result(stream_mode, chunks)
+
+    # -- drivers: carry out the loop's effects ----------------------------------------------
+    def _drive(self, loop: RunLoop) -> Iterator[Any]:
+        saver = self.checkpointer
+        owner = run_owner() if saver is not None else None
+        if saver is not None:
+            saver.acquire(loop.thread_id, loop.ns, owner)  # type: ignore[arg-type]
+        pool: ThreadPoolExecutor | None = None
+        try:
+            gen = loop.run()
+            reply: Any = None
+            while True:
+                try:
+                    effect = gen.send(reply)
+                except StopIteration:
+                    return
+                reply = None
+                if type(effect) is Emit:
+                    yield effect.chunk
+                elif type(effect) is Call:
+                    reply = getattr(saver, effect.method)(*effect.args, **effect.kwargs)
+                else:
+                    assert isinstance(effect, Execute)
+                    if len(effect.tasks) > 1 and pool is None:
+                        pool = ThreadPoolExecutor(
+                            max_workers=int(loop.config.get("max_concurrency") or 32), thread_name_prefix="tether"
+                        )
+                    reply = self._execute(effect, loop, pool)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=False)
+            if saver is not None:
+                saver.release(loop.thread_id, loop.ns, owner)  # type: ignore[arg-type]
+
+    def _execute(self, ex: Execute, loop: RunLoop, pool: ThreadPoolExecutor | None) -> list[TaskResult]:
+        saver = self.checkpointer
+        writer = loop.custom.append
+        if len(ex.tasks) == 1 or pool is None:
+            results = []
+            for i, task in enumerate(ex.tasks):
+                result = run_task(self, task, ex.values, loop.config, ex.resume.get(task.id, []), writer)
+                results.append(result)
+                call = ex.on_done(result, len(ex.tasks) - i - 1)
+                if call is not None:
+                    getattr(saver, call.method)(*call.args, **call.kwargs)
+            return results
+        futures = {
+            pool.submit(
+                contextvars.copy_context().run, run_task, self, t, ex.values, loop.config,
+                ex.resume.get(t.id, []), writer,
+            )
+            for t in ex.tasks
+        }
+        results = []
+        while futures:
+            done, futures = wait(futures, return_when=FIRST_COMPLETED)
+            for fut in done:
+                result = fut.result()
+                results.append(result)
+                call = ex.on_done(result, len(futures))
+                if call is not None:
+                    getattr(saver, call.method)(*call.args, **call.kwargs)
+        return results
+
+    async def _adrive(self, loop: RunLoop) -> AsyncIterator[Any]:
+        saver = self.checkpointer
+        owner = run_owner() if saver is not None else None
+        if saver is not None:
+            await saver.aacquire(loop.thread_id, loop.ns, owner)  # type: ignore[arg-type]
+        try:
+            gen = loop.run()
+            reply: Any = None
+            while True:
+                try:
+                    effect = gen.send(reply)
+                except StopIteration:
+                    return
+                reply = None
+                if type(effect) is Emit:
+                    yield effect.chunk
+                elif type(effect) is Call:
+                    reply = await getattr(saver, "a" + effect.method)(*effect.args, **effect.kwargs)
+                else:
+                    assert isinstance(effect, Execute)
+                    reply = await self._aexecute(effect, loop)
+        finally:
+            if saver is not None:
+                await saver.arelease(loop.thread_id, loop.ns, owner)  # type: ignore[arg-type]
+
+    async def _aexecute(self, ex: Execute, loop: RunLoop) -> list[TaskResult]:
+        saver = self.checkpointer
+        limit = asyncio.Semaphore(int(loop.config.get("max_concurrency") or 1 << 16))
+
+        async def one(task: Task) -> TaskResult:
+            async with limit:
+                return await arun_task(self, task, ex.values, loop.config, ex.resume.get(task.id, []),
+                                       loop.custom.append)
+
+        pending = {asyncio.ensure_future(one(t)) for t in ex.tasks}
+        results: list[TaskResult] = []
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for fut in done:
+                result = fut.result()
+                results.append(result)
+                call = ex.on_done(result, len(pending))
+                if call is not None:
+                    await getattr(saver, "a" + call.method)(*call.args, **call.kwargs)
+        return results
+
+    # -- inspecting -------------------------------------------------------------------------
+    def _require_thread(self, config: RunnableConfig | None) -> tuple[str, str, str | None]:
+        if self.checkpointer is None:
+            raise ConfigError("this graph has no checkpointer: compile(checkpointer=…) to keep threads")
+        configurable = (config or {}).get("configurable") or {}
+        thread_id = configurable.get("thread_id")
+        if not thread_id:
+            raise ConfigError("config needs a thread: {'configurable': {'thread_id': '…'}}")
+        return thread_id, configurable.get("checkpoint_ns", ""), configurable.get("checkpoint_id")
+
+    def get_state(self, config: RunnableConfig, *, subgraphs: bool = False) -> StateSnapshot:
+        """The state of a thread at its newest checkpoint, or at ``checkpoint_id`` if given."""
+        thread_id, ns, checkpoint_id = self._require_thread(config)
+        saver = self.checkpointer
+        assert saver is not None
+        loaded = saver.get(thread_id, ns, checkpoint_id)
+        if loaded is None:
+            if checkpoint_id is not None:
+                raise CheckpointNotFoundError(f"thread {thread_id!r} has no checkpoint {checkpoint_id!r}")
+            return StateSnapshot(values={}, next=(), config=self._config(config, None), metadata=None,
+                                 created_at=None, parent_config=None, tasks=(), interrupts=())
+        states, _ = rebuild(self.topology, loaded.chain, self.initial_values())
+        decoded, values = states[-1]
+        return self._snapshot(config, decoded, values, loaded.pending, child=None)
+
+    async def aget_state(self, config: RunnableConfig, *, subgraphs: bool = False) -> StateSnapshot:
+        return await asyncio.to_thread(self.get_state, config)
+
+    def _snapshot(
+        self,
+        config: RunnableConfig,
+        decoded: DecodedCheckpoint,
+        values: dict[str, Any],
+        pending: list[Any],
+        child: DecodedCheckpoint | None,
+    ) -> StateSnapshot:
+        record = decoded.record
+        tasks = tasks_from_specs(record.checkpoint_id, decoded.next)
+        by_task: dict[str, dict[str, Any]] = {}
+        for pw in pending:
+            by_task.setdefault(pw.task_id, {})[pw.kind] = serde.loads(pw.value)
+        done_results: list[TaskResult] = []
+        child_results: dict[int, dict[str, Any]] = {}
+        if child is not None:
+            for entry in child.writes:
+                if "task" in entry:
+                    child_results[entry["task"]] = dict(
+                        (k, v) for k, v in entry.get("writes", ()) if not k.startswith("join:")
+                    )
+        snapshots: list[TaskSnapshot] = []
+        all_interrupts: list[Interrupt] = []
+        for task in tasks:
+            info = by_task.get(task.id, {})
+            interrupts = tuple(Interrupt(value=i["value"], id=i["id"]) for i in info.get("interrupt", ()))
+            all_interrupts += interrupts
+            result = None
+            if "result" in info:
+                r = TaskResult.from_pending(task, info["result"])
+                done_results.append(r)
+                result = {k: v for k, v in r.writes if not k.startswith("join:")}
+            elif task.index in child_results:
+                result = child_results[task.index]
+            snapshots.append(TaskSnapshot(id=task.id, name=task.node, path=task.path, error=info.get("error"),
+                                          interrupts=interrupts, result=result))
+        if done_results:  # show finished siblings' work, as the run would see it
+            values = apply_step(self.topology, values, (), [(r.task.node, r.writes) for r in apply_order(done_results)],
+                                check=False)
+        done_ids = {r.task.id for r in done_results}
+        return StateSnapshot(
+            values=self.output_values(values) if self.builder.output_schema is self.builder.state_schema
+            else {k: values[k] for k in self.builder.state_schema.keys if k in values},
+            next=tuple(t.node for t in tasks if t.id not in done_ids),
+            config=self._config(config, record.checkpoint_id),
+            metadata=self._metadata(decoded),
+            created_at=record.created_at,
+            parent_config=self._config(config, record.parent_id) if record.parent_id else None,
+            tasks=tuple(snapshots),
+            interrupts=tuple(all_interrupts),
+        )
+
+    def get_state_history(
+        self,
+        config: RunnableConfig,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[StateSnapshot]:
+        """A thread's checkpoints, newest first, each as a ``StateSnapshot``."""
+        thread_id, ns, _ = self._require_thread(config)
+        saver = self.checkpointer
+        assert saver is not None
+        before_id = ((before or {}).get("configurable") or {}).get("checkpoint_id")
+        states: dict[str, tuple[DecodedCheckpoint, dict[str, Any]]] = {}
+        children: dict[str, DecodedCheckpoint] = {}
+        count = 0
+        if limit is not None and limit <= 0:
+            return
+        for record in saver.list(thread_id, ns, before=before_id):
+            decoded = decode_record(record)
+            if filter and not all(self._metadata(decoded).get(k) == v for k, v in filter.items()):
+                if record.parent_id is not None and record.source == "loop":
+                    children.setdefault(record.parent_id, decoded)
+                continue
+            if record.checkpoint_id not in states:
+                loaded = saver.get(thread_id, ns, record.checkpoint_id)
+                assert loaded is not None
+                chain_states, _ = rebuild(self.topology, loaded.chain, self.initial_values())
+                for d, v in chain_states:
+                    states[d.record.checkpoint_id] = (d, v)
+            _, values = states.pop(record.checkpoint_id)
+            pending = saver.pending(thread_id, ns, record.checkpoint_id)
+            yield self._snapshot(config, decoded, values, pending, child=children.get(record.checkpoint_id))
+            if record.parent_id is not None and record.source == "loop":
+                children.setdefault(record.parent_id, decoded)
+            count += 1
+            if limit is not None and count >= limit:
+                return
+
+    async def aget_state_history(
+        self,
+        config: RunnableConfig,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[StateSnapshot]:
+        items = await asyncio.to_thread(lambda: list(self.get_state_history(config, filter=filter, before=before, limit=limit)))
+        for item in items:
+            yield item
+
+    # -- editing ------------------------------------------------------------------------------
+    def update_state(
+        self, config: RunnableConfig, values: Any, as_node: str | None = None, task_id: str | None = None
+    ) -> RunnableConfig:
+        """Write ``values`` to the thread as if node ``as_node`` had returned them.
+
+        Creates a new checkpoint (source ``update``) whose next tasks follow ``as_node``'s
+        edges. With a ``checkpoint_id`` in the config, the update forks from that checkpoint.
+        """
+        thread_id, ns, checkpoint_id = self._require_thread(config)
+        saver = self.checkpointer
+        assert saver is not None
+        owner = run_owner()
+        saver.acquire(thread_id, ns, owner)
+        try:
+            loaded = saver.get(thread_id, ns, checkpoint_id)
+            if loaded is None and checkpoint_id is not None:
+                raise CheckpointNotFoundError(f"thread {thread_id!r} has no checkpoint {checkpoint_id!r}")
+            if loaded is None:
+                decoded, current, policy = None, self.initial_values(), None
+            else:
+                states, policy = rebuild(self.topology, loaded.chain, self.initial_values())
+                decoded, current = states[-1]
+            node = self._infer_as_node(decoded, as_node)
+            if node == START:
+                update = self.coerce_input(values)
+            else:
+                update = values
+            result = route_update(self, node, current, update, config)
+            new_values = apply_step(self.topology, current, (), [(node, result.writes)], check=True)
+            next_specs = plan_next(self.topology, new_values, [result]) if node != END else []
+            head = Head(decoded, current, policy or SnapshotPolicy())
+            loop = RunLoop(self, None, {**config, "configurable": {**config.get("configurable", {}),
+                                                                    "checkpoint_ns": ns}}, (), (), ())
+            record = loop._record(
+                head, source="update", step=(decoded.record.step + 1) if decoded else 0,
+                writes=[{"node": node, "writes": [[k, v] for k, v in result.writes]}] if result.writes
+                else [{"node": node}],
+                next_specs=next_specs, values=new_values, policy=head.policy.copy(),
+            )
+            saver.put(record)
+            return self._config(config, record.checkpoint_id)
+        finally:
+            saver.release(thread_id, ns, owner)
+
+    async def aupdate_state(
+        self, config: RunnableConfig, values: Any, as_node: str | None = None, task_id: str | None = None
+    ) -> RunnableConfig:
+        return await asyncio.to_thread(self.update_state, config, values, as_node)
+
+    def _infer_as_node(self, decoded: DecodedCheckpoint | None, as_node: str | None) -> str:
+        if as_node is not None:
+            if as_node not in self.builder.nodes and as_node not in (START, END):
+                raise InvalidUpdateError(f"update_state(as_node={as_node!r}): no such node")
+            return as_node
+        if decoded is None:
+            return START
+        if len(self.builder.nodes) == 1:
+            return next(iter(self.builder.nodes))
+        writers = {e["node"] for e in decoded.writes}
+        if len(writers) == 1:
+            return writers.pop()
+        raise InvalidUpdateError(
+            "update_state() cannot tell which node the update comes from "
+            f"(last step was written by {sorted(writers) or 'no node'}); pass as_node='…'"
+        )
+
+
+def _names(value: Sequence[str] | str) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _copy(value: Any) -> Any:
+    return value.copy() if type(value) in (list, dict, set) else value
+
+
+def _invoke_result(stream_mode: str, chunks: list[Any]) -> Any:
+    if stream_mode != "values":
+        return chunks
+    if not chunks:
+        return None
+    last = chunks[-1]
+    if isinstance(last, dict) and INTERRUPT in last:
+        return {**last, INTERRUPT: list(last[INTERRUPT])}
+    return last
+

@@ -1,0 +1,506 @@
+"""The loop that drives one run: load, execute a step, commit a checkpoint, repeat.
+
+``RunLoop.run()`` is a generator that performs no I/O itself. It yields *effects* —
+``Call`` (a checkpointer method), ``Execute`` (a batch of tasks) and ``Emit`` (a stream
+chunk) — and a driver carries them out, synchronously (``invoke``/``stream``) or with
+``await`` (``ainvoke``/``astream``). One loop, two thin drivers, no duplicated logic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from tether.checkpoint import _serde as serde
+from tether.checkpoint._base import CheckpointRecord, LoadedCheckpoint, PendingWrite, new_checkpoint_id
+from tether.errors import (
+    CheckpointNotFoundError,
+    GraphRecursionError,
+    GraphRuntimeError,
+    InvalidResumeError,
+    SerializationError,
+)
+from tether.graph._algo import Task, TaskResult, apply_order, apply_step, plan_next, tasks_from_specs
+from tether.graph._state import DecodedCheckpoint, SnapshotPolicy, pull_nodes, rebuild
+from tether.types import START, Command, Interrupt
+
+if TYPE_CHECKING:
+    from tether.graph._compiled import CompiledStateGraph
+
+__all__ = ["Call", "Emit", "Execute", "RunLoop"]
+
+INTERRUPT = "__interrupt__"
+
+
+@dataclass(slots=True)
+class Call:
+    """Call ``checkpointer.<method>(*args, **kwargs)`` (or ``a<method>`` in async runs)."""
+
+    method: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Execute:
+    """Run ``tasks`` concurrently; report each result to ``on_done`` as it finishes."""
+
+    tasks: list[Task]
+    values: dict[str, Any]
+    resume: dict[str, list[Any]]
+    on_done: Callable[[TaskResult, int], Call | None]
+
+
+@dataclass(slots=True)
+class Emit:
+    chunk: Any
+
+
+Effect = Call | Execute | Emit
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+@dataclass(slots=True)
+class Head:
+    """The checkpoint the run stands on, with its state."""
+
+    decoded: DecodedCheckpoint | None
+    values: dict[str, Any]
+    policy: SnapshotPolicy = field(default_factory=SnapshotPolicy)
+    pending: list[PendingWrite] = field(default_factory=list)
+
+    @property
+    def id(self) -> str | None:
+        return self.decoded.record.checkpoint_id if self.decoded else None
+
+    @property
+    def step(self) -> int:
+        return self.decoded.record.step if self.decoded else -2
+
+
+class RunLoop:
+    def __init__(
+        self,
+        graph: CompiledStateGraph,
+        input: Any,
+        config: dict[str, Any],
+        modes: tuple[str, ...],
+        interrupt_before: tuple[str, ...],
+        interrupt_after: tuple[str, ...],
+    ) -> None:
+        self.graph = graph
+        self.input = input
+        self.config = config
+        self.modes = modes
+        self.single_mode = len(modes) == 1
+        self.interrupt_before = interrupt_before
+        self.interrupt_after = interrupt_after
+        self.saver = graph.checkpointer
+        configurable = config.get("configurable", {})
+        self.thread_id = configurable.get("thread_id")
+        self.ns = configurable.get("checkpoint_ns", "")
+        self.checkpoint_id = configurable.get("checkpoint_id")
+        self.metadata = dict(config.get("metadata") or {})
+        self.recursion_limit = int(config.get("recursion_limit", graph.default_recursion_limit))
+        self.custom: list[Any] = []
+        self.persisted: set[str] = set()
+        self.final_values: dict[str, Any] | None = None
+        self.interrupted = False
+
+    # -- emitting ---------------------------------------------------------------------
+    def _emit(self, mode: str, payload: Any) -> Emit | None:
+        if mode not in self.modes:
+            return None
+        return Emit(payload if self.single_mode else (mode, payload))
+
+    def _output(self, values: dict[str, Any]) -> dict[str, Any]:
+        return self.graph.output_values(values)
+
+    # -- the run ------------------------------------------------------------------------
+    def run(self) -> Generator[Effect, Any, None]:
+        head = yield from self._load()
+        resume_map: dict[str, list[Any]] = {}
+        cached: dict[str, TaskResult] = {}
+        waiting: dict[str, tuple[Interrupt, ...]] = {}
+        skip_before_check = False
+
+        if isinstance(self.input, Command):
+            if self.input.update is not None or self.input.goto:
+                raise GraphRuntimeError(
+                    "Command(update=…/goto=…) as run input is not supported yet; use update_state() "
+                    "before resuming, or return a Command from a node"
+                )
+            if head.decoded is None:
+                raise InvalidResumeError(f"thread {self.thread_id!r} has no checkpoint to resume")
+            cached, waiting, resume_map = self._pending_state(head)
+            resume_map = self._resolve_resume(head, waiting, resume_map)
+            yield Call("put_pending", (self.thread_id, self.ns, head.id, [
+                PendingWrite(task_id=tid, kind="resume", value=serde.dumps(vals)) for tid, vals in resume_map.items()
+            ]))
+            skip_before_check = True
+            yield from self._emit_values(head.values)
+        elif self.input is None:
+            if head.decoded is None:
+                return
+            if self.checkpoint_id is not None and head.id != self._newest_id:
+                head = yield from self._fork(head)
+            else:
+                cached, waiting, resume_map = self._pending_state(head)
+            skip_before_check = True
+            yield from self._emit_values(head.values)
+        else:
+            head = yield from self._commit_input(head)
+
+        base_step = head.step
+        while True:
+            tasks = tasks_from_specs(head.id or "", head.decoded.next if head.decoded else [])
+            if not tasks:
+                break
+            if head.step + 1 > base_step + self.recursion_limit + 1:
+                raise GraphRecursionError(
+                    f"recursion limit of {self.recursion_limit} reached without hitting a stop condition; "
+                    "raise it with config={'recursion_limit': N} if the graph really needs more steps"
+                )
+            if not skip_before_check and self._matches(self.interrupt_before, tasks):
+                self.interrupted = True
+                if (e := self._emit("updates", {INTERRUPT: ()})) is not None:
+                    yield e
+                return
+            skip_before_check = False
+            results = yield from self._execute(head, tasks, cached, waiting, resume_map)
+            if results is None:
+                return  # paused on interrupt(), or raised
+            head = yield from self._commit_step(head, results)
+            cached, waiting, resume_map = {}, {}, {}
+            if self._matches(self.interrupt_after, [r.task for r in results]) and head.decoded and head.decoded.next:
+                self.interrupted = True
+                if (e := self._emit("updates", {INTERRUPT: ()})) is not None:
+                    yield e
+                return
+
+    def _matches(self, names: tuple[str, ...], tasks: list[Task]) -> bool:
+        if not names:
+            return False
+        return any(t.node != START and ("*" in names or t.node in names) for t in tasks)
+
+    # -- loading ------------------------------------------------------------------------
+    def _load(self) -> Generator[Effect, Any, Head]:
+        self._newest_id: str | None = None
+        initial = self.graph.initial_values()
+        if self.saver is None:
+            return Head(None, initial)
+        cache_key = (self.thread_id, self.ns)
+        cached = self.graph.head_cache.get(cache_key)
+        loaded: LoadedCheckpoint | None = yield Call(
+            "get", (self.thread_id, self.ns, self.checkpoint_id), {"have": cached[0] if cached else None}
+        )
+        if loaded is None:
+            if self.checkpoint_id is not None:
+                raise CheckpointNotFoundError(
+                    f"thread {self.thread_id!r} has no checkpoint {self.checkpoint_id!r}"
+                )
+            return Head(None, initial)
+        if self.checkpoint_id is None:
+            self._newest_id = loaded.record.checkpoint_id
+        else:
+            newest: LoadedCheckpoint | None = yield Call(
+                "get", (self.thread_id, self.ns, None), {"have": self.checkpoint_id}
+            )
+            self._newest_id = newest.record.checkpoint_id if newest else None
+        if not loaded.chain and cached is not None:
+            _, decoded, values, policy = cached
+            return Head(decoded, dict(values), policy.copy(), loaded.pending)
+        states, policy = rebuild(self.graph.topology, loaded.chain, initial)
+        decoded, values = states[-1]
+        return Head(decoded, values, policy, loaded.pending)
+
+    def _pending_state(
+        self, head: Head
+    ) -> tuple[dict[str, TaskResult], dict[str, tuple[Interrupt, ...]], dict[str, list[Any]]]:
+        """Finished results, open interrupts and resume values recorded against ``head``."""
+        tasks = {t.id: t for t in tasks_from_specs(head.id or "", head.decoded.next if head.decoded else [])}
+        cached: dict[str, TaskResult] = {}
+        waiting: dict[str, tuple[Interrupt, ...]] = {}
+        resume: dict[str, list[Any]] = {}
+        for pw in head.pending:
+            task = tasks.get(pw.task_id)
+            if task is None:
+                continue
+            if pw.kind == "result":
+                cached[task.id] = TaskResult.from_pending(task, serde.loads(pw.value))
+            elif pw.kind == "interrupt":
+                waiting[task.id] = tuple(Interrupt(value=i["value"], id=i["id"]) for i in serde.loads(pw.value))
+            elif pw.kind == "resume":
+                resume[task.id] = serde.loads(pw.value)
+        for tid in cached:
+            self.persisted.add(tid)
+        return cached, waiting, resume
+
+    def _resolve_resume(
+        self, head: Head, waiting: dict[str, tuple[Interrupt, ...]], resume: dict[str, list[Any]]
+    ) -> dict[str, list[Any]]:
+        value = self.input.resume  # type: ignore[union-attr]
+        if not waiting:
+            raise InvalidResumeError(
+                f"thread {self.thread_id!r} is not waiting on an interrupt; "
+                "use invoke(None, config) to continue it, or new input to start a turn"
+            )
+        by_id = {i.id: tid for tid, ints in waiting.items() for i in ints}
+        resume = {tid: list(v) for tid, v in resume.items()}
+        if isinstance(value, dict) and value and all(isinstance(k, str) for k in value) and any(
+            k in by_id for k in value
+        ):
+            unknown = [k for k in value if k not in by_id]
+            if unknown:
+                raise InvalidResumeError(
+                    f"thread {self.thread_id!r} has no pending interrupt with id {unknown[0]!r}; "
+                    f"pending: {', '.join(by_id)}"
+                )
+            picked = {by_id[k]: v for k, v in value.items()}
+        else:
+            if len(by_id) > 1:
+                raise InvalidResumeError(
+                    f"thread {self.thread_id!r} has {len(by_id)} pending interrupts; resume with a mapping "
+                    f"of interrupt id to value: Command(resume={{id: value, …}}) (ids: {', '.join(by_id)})"
+                )
+            picked = {next(iter(by_id.values())): value}
+        for tid, v in picked.items():
+            resume.setdefault(tid, []).append(v)
+        return {tid: resume[tid] for tid in picked}
+
+    # -- committing -----------------------------------------------------------------------
+    def _record(
+        self, head: Head, *, source: str, step: int, writes: list[dict[str, Any]], next_specs: list[Any],
+        values: dict[str, Any], policy: SnapshotPolicy,
+    ) -> CheckpointRecord:
+        writes_json = _dumps_writes(writes)
+        next_json = _dumps_next(next_specs)
+        snapshot = None
+        if policy.record(len(writes_json)):
+            snapshot = serde.dumps(values)
+            policy.snapshotted(len(snapshot))
+        return CheckpointRecord(
+            thread_id=self.thread_id,
+            checkpoint_ns=self.ns,
+            checkpoint_id=new_checkpoint_id(),
+            parent_id=head.id,
+            step=step,
+            source=source,
+            created_at=_now(),
+            next=next_json,
+            writes=writes_json,
+            metadata=serde.dumps(self.metadata) if self.metadata else "{}",
+            snapshot=snapshot,
+        )
+
+    def _advance(
+        self, head: Head, *, source: str, step: int, writes: list[dict[str, Any]], next_specs: list[Any],
+        values: dict[str, Any],
+    ) -> Generator[Effect, Any, Head]:
+        """Commit a new checkpoint on top of ``head`` (or just move, without a saver)."""
+        policy = head.policy.copy()
+        if self.saver is None:
+            record = CheckpointRecord(
+                thread_id="", checkpoint_ns="", checkpoint_id=new_checkpoint_id(), parent_id=head.id, step=step,
+                source=source, created_at="", next="", writes="", metadata="",
+            )
+            new = Head(DecodedCheckpoint(record, next_specs, writes, self.metadata), values, policy)
+        else:
+            record = self._record(head, source=source, step=step, writes=writes, next_specs=next_specs,
+                                  values=values, policy=policy)
+            yield Call("put", (record,))
+            decoded = DecodedCheckpoint(record, next_specs, writes, self.metadata)
+            new = Head(decoded, values, policy)
+            self.graph.head_cache.put((self.thread_id, self.ns), (record.checkpoint_id, decoded, values, policy))
+        if "debug" in self.modes or "checkpoints" in self.modes:
+            payload = self.graph.checkpoint_event(new.decoded, values, self.config, parent_id=head.id)  # type: ignore[arg-type]
+            if (e := self._emit("checkpoints", payload)) is not None:
+                yield e
+            if (e := self._emit("debug", {"step": step, "timestamp": record.created_at or _now(),
+                                          "type": "checkpoint", "payload": payload})) is not None:
+                yield e
+        return new
+
+    def _commit_input(self, head: Head) -> Generator[Effect, Any, Head]:
+        update = self.graph.coerce_input(self.input)
+        step = head.step + 1 if head.decoded else -1
+        return (yield from self._advance(
+            head, source="input", step=step, writes=[], next_specs=[{"node": START, "arg": update}],
+            values=head.values,
+        ))
+
+    def _fork(self, head: Head) -> Generator[Effect, Any, Head]:
+        assert head.decoded is not None
+        return (yield from self._advance(
+            head, source="fork", step=head.step + 1, writes=[], next_specs=list(head.decoded.next),
+            values=head.values,
+        ))
+
+    def _commit_step(self, head: Head, results: list[TaskResult]) -> Generator[Effect, Any, Head]:
+        ordered = apply_order(results)
+        assert head.decoded is not None
+        values = apply_step(
+            self.graph.topology,
+            head.values,
+            pull_nodes(head.decoded.next),
+            [(r.task.node, r.writes) for r in ordered],
+            check=True,
+        )
+        next_specs = plan_next(self.graph.topology, values, ordered)
+        writes = [_entry(r) for r in ordered]
+        new = yield from self._advance(
+            head, source="loop", step=head.step + 1, writes=writes, next_specs=next_specs, values=values
+        )
+        self.final_values = values
+        output_keys = self.graph.builder.output_schema.channels
+        if any(k in output_keys for r in ordered for k, _ in r.writes):
+            yield from self._emit_values(values)
+        return new
+
+    def _emit_values(self, values: dict[str, Any]) -> Generator[Effect, Any, None]:
+        self.final_values = values
+        if (e := self._emit("values", self._output(values))) is not None:
+            yield e
+
+    # -- executing --------------------------------------------------------------------------
+    def _execute(
+        self,
+        head: Head,
+        tasks: list[Task],
+        cached: dict[str, TaskResult],
+        waiting: dict[str, tuple[Interrupt, ...]],
+        resume: dict[str, list[Any]],
+    ) -> Generator[Effect, Any, list[TaskResult] | None]:
+        to_run = [t for t in tasks if t.id not in cached and (t.id not in waiting or t.id in resume)]
+        step = head.step + 1
+        if "debug" in self.modes or "tasks" in self.modes:
+            for t in to_run:
+                if t.node == START:
+                    continue
+                payload = {"id": t.id, "name": t.node, "input": t.arg if t.push else self.graph.node_input(t, head.values),
+                           "triggers": (f"branch:to:{t.node}",)}
+                yield from self._emit_task_event(step, "task", payload)
+        run_results: list[TaskResult] = []
+        if to_run:
+            run_results = yield Execute(to_run, head.values, resume, self._on_done(head, len(to_run)))
+        for chunk in self.custom:
+            if (e := self._emit("custom", chunk)) is not None:
+                yield e
+        self.custom.clear()
+        for r in cached.values():
+            if (e := self._emit("updates", {r.task.node: r.update, "__metadata__": {"cached": True}})) is not None:
+                yield e
+        failed = [r for r in run_results if r.error is not None]
+        paused = [r for r in run_results if r.interrupts]
+        for r in run_results:
+            if r.task.node == START:
+                continue
+            if "debug" in self.modes or "tasks" in self.modes:
+                yield from self._emit_task_event(step, "task_result", {
+                    "id": r.task.id, "name": r.task.node, "error": repr(r.error) if r.error else None,
+                    "result": dict(r.writes) if not r.error and not r.interrupts else None,
+                    "interrupts": [{"value": i.value, "id": i.id} for i in r.interrupts],
+                })
+            if r.error is None and not r.interrupts:
+                if (e := self._emit("updates", {r.task.node: r.update})) is not None:
+                    yield e
+        still_waiting = {tid: ints for tid, ints in waiting.items() if tid not in resume}
+        if failed or paused or still_waiting:
+            done = [r for r in run_results if r.error is None and not r.interrupts]
+            yield from self._save_partial(head, done, failed, paused)
+            if failed:
+                first = min(failed, key=lambda r: r.task.index)
+                raise first.error  # type: ignore[misc]
+            if self.saver is None:
+                raise GraphRuntimeError(
+                    "interrupt() needs a checkpointer to save the paused run: compile(checkpointer=…)"
+                )
+            interrupts = tuple(i for ints in still_waiting.values() for i in ints) + tuple(
+                i for r in sorted(paused, key=lambda r: r.task.index) for i in r.interrupts
+            )
+            self.interrupted = True
+            if (e := self._emit("updates", {INTERRUPT: interrupts})) is not None:
+                yield e
+            shown = apply_step(self.graph.topology, head.values, (),
+                               [(r.task.node, r.writes) for r in apply_order([*cached.values(), *done])], check=False)
+            self.final_values = shown
+            self.pending_interrupts = interrupts
+            if (e := self._emit("values", {**self._output(shown), INTERRUPT: interrupts})) is not None:
+                yield e
+            return None
+        return [*cached.values(), *run_results]
+
+    def _emit_task_event(self, step: int, kind: str, payload: dict[str, Any]) -> Generator[Effect, Any, None]:
+        if (e := self._emit("tasks", payload)) is not None:
+            yield e
+        if (e := self._emit("debug", {"step": step, "timestamp": _now(), "type": kind, "payload": payload})) is not None:
+            yield e
+
+    def _on_done(self, head: Head, total: int) -> Callable[[TaskResult, int], Call | None]:
+        """Persist a finished task's writes while siblings still run, so a crash keeps them."""
+
+        def on_done(result: TaskResult, still_running: int) -> Call | None:
+            if self.saver is None or still_running == 0 or result.error is not None or result.interrupts:
+                return None
+            self.persisted.add(result.task.id)
+            write = PendingWrite(task_id=result.task.id, kind="result", value=_dumps_pending(result))
+            return Call("put_pending", (self.thread_id, self.ns, head.id, [write]))
+
+        return on_done
+
+    def _save_partial(
+        self, head: Head, done: list[TaskResult], failed: list[TaskResult], paused: list[TaskResult]
+    ) -> Generator[Effect, Any, None]:
+        if self.saver is None or head.id is None:
+            return
+        writes = [PendingWrite(task_id=r.task.id, kind="result", value=_dumps_pending(r))
+                  for r in done if r.task.id not in self.persisted]
+        writes += [PendingWrite(task_id=r.task.id, kind="error", value=serde.dumps(repr(r.error))) for r in failed]
+        writes += [PendingWrite(task_id=r.task.id, kind="interrupt",
+                                value=serde.dumps([{"id": i.id, "value": i.value} for i in r.interrupts]))
+                   for r in paused]
+        if writes:
+            yield Call("put_pending", (self.thread_id, self.ns, head.id, writes))
+
+
+def _entry(result: TaskResult) -> dict[str, Any]:
+    entry: dict[str, Any] = {"task": result.task.index, "node": result.task.node}
+    if result.writes:
+        entry["writes"] = [[k, v] for k, v in result.writes]
+    return entry
+
+
+def _dumps_writes(writes: list[dict[str, Any]]) -> str:
+    try:
+        return serde.dumps(writes)
+    except SerializationError:
+        for entry in writes:
+            for key, value in entry.get("writes", ()):
+                try:
+                    serde.dumps(value)
+                except SerializationError as exc:
+                    raise SerializationError(
+                        f"node {entry['node']!r} wrote a value to state key {key!r} that cannot be "
+                        f"checkpointed: {exc}. The thread stays at its last checkpoint."
+                    ) from exc
+        raise
+
+
+def _dumps_next(specs: list[Any]) -> str:
+    try:
+        return serde.dumps(specs)
+    except SerializationError as exc:
+        raise SerializationError(f"a Send argument or run input cannot be checkpointed: {exc}") from exc
+
+
+def _dumps_pending(result: TaskResult) -> str:
+    try:
+        return serde.dumps(result.to_pending())
+    except SerializationError as exc:
+        raise SerializationError(f"node {result.task.node!r} produced a value that cannot be checkpointed: {exc}") from exc
+

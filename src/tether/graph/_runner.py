@@ -1,0 +1,262 @@
+"""Running one task: call the node, read what it returned, decide where the run goes.
+
+The sync and async paths share everything but the call itself. Nodes get the state
+(or their ``Send`` argument) and, if they ask for it, the run's config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from tether.errors import GraphRuntimeError, InvalidUpdateError
+from tether.graph._algo import Task, TaskResult, apply_step, interrupt_id, join_writes
+from tether.types import END, START, Command, GraphInterrupt, Interrupt, Send
+
+if TYPE_CHECKING:
+    from tether.graph._compiled import CompiledStateGraph
+
+__all__ = ["arun_task", "get_stream_writer", "interrupt", "route_update", "run_task"]
+
+
+@dataclass(slots=True)
+class TaskScope:
+    """What a running node can reach through ``interrupt()`` and ``get_stream_writer()``."""
+
+    task_id: str
+    resume: list[Any]
+    config: dict[str, Any]
+    writer: Callable[[Any], None]
+    counter: int = 0
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+_scope: contextvars.ContextVar[TaskScope | None] = contextvars.ContextVar("tether_task_scope", default=None)
+
+
+def interrupt(value: Any) -> Any:
+    """Pause the run and surface ``value`` to a person; return what they resume with.
+
+    The first call in a node pauses; ``invoke(Command(resume=answer), config)`` runs the
+    node again from the top, and this call then returns ``answer``. Several calls in one
+    node are resumed in order.
+    """
+    scope = _scope.get()
+    if scope is None:
+        raise GraphRuntimeError("interrupt() can only be called inside a node of a running graph")
+    index = scope.counter
+    scope.counter += 1
+    if index < len(scope.resume):
+        return scope.resume[index]
+    raise GraphInterrupt([Interrupt(value=value, id=interrupt_id(scope.task_id, index))])
+
+
+def get_stream_writer() -> Callable[[Any], None]:
+    """A function that sends a chunk to ``stream_mode="custom"`` from inside a node."""
+    scope = _scope.get()
+    if scope is None:
+        return lambda chunk: None
+    return scope.writer
+
+
+def _call_args(graph: CompiledStateGraph, task: Task, values: dict[str, Any]) -> tuple[Any, ...]:
+    spec = graph.builder.nodes[task.node]
+    node_input = task.arg if task.push else spec.input_schema.view(values)
+    return (node_input,)
+
+
+def _parse_return(graph: CompiledStateGraph, task: Task, returned: Any) -> tuple[list[tuple[str, Any]], list[str | Send], Any]:
+    """(state writes, goto targets, what `updates` streams) from a node's return value."""
+    node = task.node
+    goto: list[str | Send] = []
+    update = returned
+    if isinstance(returned, Command):
+        if returned.graph is not None:
+            raise InvalidUpdateError(f"node {node!r} returned Command(graph=…): parent graphs are not supported")
+        goto = returned.goto_targets()
+        update = returned.update
+    elif isinstance(returned, Sequence) and not isinstance(returned, (str, bytes)) and returned and all(
+        isinstance(x, Command) for x in returned
+    ):
+        writes: list[tuple[str, Any]] = []
+        for cmd in returned:
+            w, g, _ = _parse_return(graph, task, cmd)
+            writes += w
+            goto += g
+        return writes, goto, [c.update for c in returned]
+    writes = _update_pairs(graph, node, update)
+    for target in goto:
+        name = target.node if isinstance(target, Send) else target
+        if name != END and name not in graph.builder.nodes:
+            raise InvalidUpdateError(f"node {node!r} sent the run to unknown node {name!r}")
+    return writes, goto, update
+
+
+def _update_pairs(graph: CompiledStateGraph, node: str, update: Any) -> list[tuple[str, Any]]:
+    if update is None:
+        return []
+    if isinstance(update, dict):
+        pairs = list(update.items())
+    elif isinstance(update, BaseModel):
+        pairs = [(k, getattr(update, k)) for k in update.model_fields_set or type(update).model_fields]
+    elif dataclasses.is_dataclass(update) and not isinstance(update, type):
+        pairs = [(f.name, getattr(update, f.name)) for f in dataclasses.fields(update)]
+    elif isinstance(update, (list, tuple)) and all(isinstance(p, tuple) and len(p) == 2 for p in update):
+        pairs = list(update)
+    else:
+        raise InvalidUpdateError(
+            f"node {node!r} must return a dict of state updates, a Command or None; "
+            f"got {type(update).__name__}: {update!r:.80}"
+        )
+    channels = graph.builder.channels
+    for key, _ in pairs:
+        if key not in channels:
+            raise InvalidUpdateError(
+                f"node {node!r} wrote unknown state key {key!r}; the state has keys "
+                f"{', '.join(map(repr, channels))}"
+            )
+    return pairs
+
+
+def _route(graph: CompiledStateGraph, task: Task, values: dict[str, Any], writes: list[tuple[str, Any]]) -> tuple[list[Any], Any]:
+    """Static successors, plus the state that conditional edges of this node should see."""
+    node = task.node
+    targets: list[Any] = list(graph.edges_from.get(node, ()))
+    fresh = None
+    if graph.branches_from.get(node):
+        fresh_values = apply_step(graph.topology, values, (), [(node, writes)], check=False)
+        fresh = graph.builder.state_schema.view(fresh_values)
+    return targets, fresh
+
+
+def _branch_targets(graph: CompiledStateGraph, node: str, branch: Any, routed: Any) -> list[str | Send]:
+    items = routed if isinstance(routed, (list, tuple)) else [routed]
+    out: list[str | Send] = []
+    for item in items:
+        if isinstance(item, Send):
+            out.append(item)
+            continue
+        if branch.path_map is not None:
+            if item not in branch.path_map:
+                raise InvalidUpdateError(
+                    f"conditional edge from {node!r} returned {item!r}, which is not in its path_map "
+                    f"({', '.join(map(repr, branch.path_map))})"
+                )
+            item = branch.path_map[item]
+        if not isinstance(item, str) or (item != END and item not in graph.builder.nodes):
+            raise InvalidUpdateError(f"conditional edge from {node!r} returned unknown node {item!r}")
+        out.append(item)
+    return out
+
+
+def _finish(graph: CompiledStateGraph, task: Task, returned: Any, values: dict[str, Any]) -> tuple[TaskResult, list[Any], Any]:
+    writes, goto, update = _parse_return(graph, task, returned)
+    static, fresh = _route(graph, task, values, writes)
+    if task.node == START and goto:
+        static = []  # Command(goto=…) as input replaces the entry edges
+    writes += join_writes(graph.topology, task.node)
+    return TaskResult(task, writes, static + goto, update), graph.branches_from.get(task.node, []), fresh
+
+
+def _route_sync(graph: CompiledStateGraph, result: TaskResult, branches: list[Any], fresh: Any, config: dict[str, Any]) -> None:
+    for branch in branches:
+        if branch.is_async:
+            raise GraphRuntimeError(f"router of {result.task.node!r} is async: run the graph with ainvoke()")
+        routed = branch.router(fresh, config) if branch.wants_config else branch.router(fresh)
+        result.goto += _branch_targets(graph, result.task.node, branch, routed)
+
+
+def route_update(
+    graph: CompiledStateGraph, node: str, values: dict[str, Any], update: Any, config: dict[str, Any]
+) -> TaskResult:
+    """What ``update_state(…, as_node=node)`` writes and where the thread goes next."""
+    task = Task(0, "update", node, node == START, update if node == START else None)
+    if node == END:
+        return TaskResult(task, _update_pairs(graph, node, update), [], update)
+    result, branches, fresh = _finish(graph, task, update, values)
+    _route_sync(graph, result, branches, fresh, config)
+    return result
+
+
+def _scope_for(task: Task, resume: list[Any], config: dict[str, Any], writer: Callable[[Any], None]) -> TaskScope:
+    return TaskScope(task_id=task.id, resume=resume, config=config, writer=writer)
+
+
+def run_task(
+    graph: CompiledStateGraph,
+    task: Task,
+    values: dict[str, Any],
+    config: dict[str, Any],
+    resume: list[Any],
+    writer: Callable[[Any], None],
+) -> TaskResult:
+    """Run a task synchronously; exceptions and interrupts come back inside the result."""
+    token = _scope.set(_scope_for(task, resume, config, writer))
+    try:
+        if task.node == START:
+            returned = task.arg
+        else:
+            spec = graph.builder.nodes[task.node]
+            if spec.is_async:
+                raise GraphRuntimeError(
+                    f"node {task.node!r} is async: run the graph with ainvoke()/astream()"
+                )
+            args = _call_args(graph, task, values)
+            returned = spec.fn(*args, config) if spec.wants_config else spec.fn(*args)
+            if inspect.isawaitable(returned):
+                raise GraphRuntimeError(f"node {task.node!r} returned an awaitable: run the graph with ainvoke()")
+        result, branches, fresh = _finish(graph, task, returned, values)
+        _route_sync(graph, result, branches, fresh, config)
+        return result
+    except GraphInterrupt as gi:
+        return TaskResult(task, interrupts=gi.interrupts)
+    except Exception as exc:  # noqa: BLE001 - reported with the task, re-raised by the loop
+        return TaskResult(task, error=exc)
+    finally:
+        _scope.reset(token)
+
+
+async def arun_task(
+    graph: CompiledStateGraph,
+    task: Task,
+    values: dict[str, Any],
+    config: dict[str, Any],
+    resume: list[Any],
+    writer: Callable[[Any], None],
+) -> TaskResult:
+    """Async twin of :func:`run_task`: awaits async nodes, runs sync ones in a thread."""
+    token = _scope.set(_scope_for(task, resume, config, writer))
+    try:
+        if task.node == START:
+            returned = task.arg
+        else:
+            spec = graph.builder.nodes[task.node]
+            args = _call_args(graph, task, values)
+            call_args = (*args, config) if spec.wants_config else args
+            if spec.is_async:
+                returned = await spec.fn(*call_args)
+            else:
+                ctx = contextvars.copy_context()
+                returned = await asyncio.to_thread(ctx.run, spec.fn, *call_args)
+                if inspect.isawaitable(returned):
+                    returned = await returned
+        result, branches, fresh = _finish(graph, task, returned, values)
+        for branch in branches:
+            routed = branch.router(fresh, config) if branch.wants_config else branch.router(fresh)
+            if inspect.isawaitable(routed):
+                routed = await routed
+            result.goto += _branch_targets(graph, task.node, branch, routed)
+        return result
+    except GraphInterrupt as gi:
+        return TaskResult(task, interrupts=gi.interrupts)
+    except Exception as exc:  # noqa: BLE001
+        return TaskResult(task, error=exc)
+    finally:
+        _scope.reset(token)

@@ -1,0 +1,122 @@
+"""Public value types shared by the graph runtime and the checkpoint stores."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, NewType, TypedDict
+
+__all__ = [
+    "END",
+    "START",
+    "CheckpointId",
+    "Command",
+    "GraphInterrupt",
+    "Interrupt",
+    "RunnableConfig",
+    "Send",
+    "StateSnapshot",
+    "StreamMode",
+    "TaskSnapshot",
+    "ThreadId",
+]
+
+START = "__start__"
+"""The virtual node a graph starts from."""
+END = "__end__"
+"""The virtual node a graph finishes at."""
+
+ThreadId = NewType("ThreadId", str)
+CheckpointId = NewType("CheckpointId", str)
+
+StreamMode = Literal["values", "updates", "debug", "checkpoints", "tasks", "custom"]
+
+
+class RunnableConfig(TypedDict, total=False):
+    """The per-call configuration: ``{"configurable": {"thread_id": …}}`` and friends."""
+
+    configurable: dict[str, Any]
+    metadata: dict[str, Any]
+    tags: list[str]
+    recursion_limit: int
+    run_name: str
+    run_id: Any
+    max_concurrency: int
+    callbacks: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Run ``node`` in the next step with ``arg`` as its whole input (map-reduce fan-out)."""
+
+    node: str
+    arg: Any
+
+    def __repr__(self) -> str:
+        return f"Send(node={self.node!r}, arg={self.arg!r})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Command:
+    """Update the state and choose where to go, from a node or as run input.
+
+    * ``update``: a partial state update, applied through the reducers.
+    * ``goto``: node name(s) or ``Send`` objects to run next.
+    * ``resume``: the value ``interrupt()`` returns when the run continues; a mapping
+      of interrupt id to value resumes several interrupts at once.
+    """
+
+    update: Any = None
+    goto: str | Send | Sequence[str | Send] = ()
+    resume: Any = None
+    graph: str | None = None
+
+    PARENT: Any = field(default="__parent__", init=False, repr=False)
+
+    def goto_targets(self) -> list[str | Send]:
+        if isinstance(self.goto, (str, Send)):
+            return [self.goto]
+        return list(self.goto)
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupt:
+    """A pause requested by ``interrupt(value)``; ``id`` is what a resume mapping keys on."""
+
+    value: Any
+    id: str
+
+
+class GraphInterrupt(Exception):  # noqa: N818 - control flow, deliberately not "…Error"
+    """Raised inside a node by ``interrupt()``; the runtime catches it and pauses the run."""
+
+    def __init__(self, interrupts: Sequence[Interrupt]) -> None:
+        super().__init__(tuple(interrupts))
+        self.interrupts = tuple(interrupts)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskSnapshot:
+    """A task due at a checkpoint: what will run next, or what ran / paused / failed there."""
+
+    id: str
+    name: str
+    path: tuple[Any, ...]
+    error: str | None = None
+    interrupts: tuple[Interrupt, ...] = ()
+    state: Any = None
+    result: Any = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StateSnapshot:
+    """The state of a thread at one checkpoint, as ``get_state`` returns it."""
+
+    values: dict[str, Any]
+    next: tuple[str, ...]
+    config: RunnableConfig
+    metadata: dict[str, Any] | None
+    created_at: str | None
+    parent_config: RunnableConfig | None
+    tasks: tuple[TaskSnapshot, ...]
+    interrupts: tuple[Interrupt, ...] = ()
