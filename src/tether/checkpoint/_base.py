@@ -98,9 +98,10 @@ def new_checkpoint_id() -> str:
         now = time.time_ns() // 1_000  # microseconds
         value = max(now, _last_id[0] + 1)
         _last_id[0] = value
+    ms, sub_ms = divmod(value, 1000)
     rand = int.from_bytes(os.urandom(8), "big")
-    # 52 bits of microseconds | version 7 nibble | 62 random bits with the RFC 4122 variant
-    hi = ((value >> 12) << 16) | (0x7 << 12) | (value & 0xFFF)
+    # RFC 9562 v7 layout: 48-bit ms timestamp | version | 12 bits (here: the microseconds) | variant | random
+    hi = (ms << 16) | (0x7 << 12) | sub_ms
     lo = (0b10 << 62) | (rand >> 2)
     h = f"{hi:016x}{lo:016x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -15,7 +15,7 @@ from tether.errors import CheckpointNotFoundError, ConfigError, InvalidUpdateErr
 from tether.graph._algo import Join, Task, TaskResult, Topology, apply_order, apply_step, plan_next, tasks_from_specs
 from tether.graph._loop import INTERRUPT, Call, Emit, Execute, Head, RunLoop
 from tether.graph._runner import arun_task, route_update, run_task
-from tether.graph._state import DecodedCheckpoint, SnapshotPolicy, decode_record, rebuild
+from tether.graph._state import DecodedCheckpoint, SnapshotPolicy, decode_record, rebuild, reducer_name
 from tether.types import END, START, Interrupt, RunnableConfig, StateSnapshot, TaskSnapshot
 
 if TYPE_CHECKING:
@@ -76,6 +76,7 @@ class CompiledStateGraph:
         for branch in builder.branches:
             self.branches_from.setdefault(branch.source, []).append(branch)
         self.head_cache = _LRU(256)
+        self.reducer_names = {k: reducer_name(c.reducer) for k, c in builder.channels.items() if c.reducer}
 
     # -- helpers used by the loop ---------------------------------------------------------
     def initial_values(self) -> dict[str, Any]:

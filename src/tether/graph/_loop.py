@@ -281,8 +281,10 @@ class RunLoop:
         writes_json = _dumps_writes(writes)
         next_json = _dumps_next(next_specs)
         snapshot = None
-        if policy.record(len(writes_json)):
-            snapshot = serde.dumps(values)
+        # the first checkpoint of a thread always carries a snapshot: it records the reducers,
+        # so tools can rebuild the thread's state without importing the graph
+        if policy.record(len(writes_json)) or head.decoded is None:
+            snapshot = serde.dumps({"values": values, "reducers": self.graph.reducer_names})
             policy.snapshotted(len(snapshot))
         return CheckpointRecord(
             thread_id=self.thread_id,

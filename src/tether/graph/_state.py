@@ -86,7 +86,7 @@ def rebuild(
     for i, record in enumerate(chain):
         decoded = decode_record(record)
         if i == 0 and record.snapshot is not None:
-            values = serde.loads(record.snapshot)
+            values = serde.loads(record.snapshot)["values"]
             policy.snapshotted(len(record.snapshot))
         else:
             if i == 0:
@@ -96,3 +96,9 @@ def rebuild(
         out.append((decoded, values))
         parent = decoded
     return out, policy
+
+
+def reducer_name(fn: Any) -> str:
+    module = getattr(fn, "__module__", None) or type(fn).__module__
+    qualname = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    return f"{module}:{qualname}"

@@ -1,0 +1,101 @@
+"""Reading a thread without its graph: what the ``tether`` command line uses.
+
+Every thread's first checkpoint carries a snapshot naming the reducer of each key, so
+the state at any checkpoint can be rebuilt from the log with the standard reducers.
+A key whose reducer is custom needs the graph itself (``--graph module:attr``).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tether.checkpoint import _serde as serde
+from tether.checkpoint._base import BaseCheckpointSaver, CheckpointRecord, PendingWrite
+from tether.errors import CheckpointNotFoundError
+from tether.graph._algo import Topology, tasks_from_specs
+from tether.graph._schema import Channel
+from tether.graph._state import DecodedCheckpoint, rebuild
+
+__all__ = ["KNOWN_REDUCERS", "ThreadState", "read_state"]
+
+KNOWN_REDUCERS: dict[str, Callable[[Any, Any], Any]] = {
+    "_operator:add": operator.add,
+    "operator:add": operator.add,
+    "_operator:or_": operator.or_,
+    "operator:or_": operator.or_,
+    "_operator:concat": operator.concat,
+    "operator:concat": operator.concat,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadState:
+    decoded: DecodedCheckpoint
+    values: dict[str, Any]
+    pending: list[PendingWrite]
+    unknown_reducers: dict[str, str]
+
+    @property
+    def record(self) -> CheckpointRecord:
+        return self.decoded.record
+
+    @property
+    def next(self) -> list[str]:
+        done = {p.task_id for p in self.pending if p.kind == "result"}
+        return [t.node for t in tasks_from_specs(self.record.checkpoint_id, self.decoded.next) if t.id not in done]
+
+    def interrupts(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for p in self.pending:
+            if p.kind == "interrupt":
+                out += serde.loads(p.value)
+        return out
+
+
+def _reducers_of(saver: BaseCheckpointSaver, thread_id: str, ns: str) -> dict[str, str]:
+    root: CheckpointRecord | None = None
+    for record in saver.list(thread_id, ns):
+        root = record
+    if root is None:
+        return {}
+    loaded = saver.get(thread_id, ns, root.checkpoint_id)
+    if loaded is None or loaded.record.snapshot is None:
+        return {}
+    names: dict[str, str] = serde.loads(loaded.record.snapshot).get("reducers", {})
+    return names
+
+
+def read_state(
+    saver: BaseCheckpointSaver, thread_id: str, checkpoint_id: str | None = None, checkpoint_ns: str = ""
+) -> ThreadState:
+    """The state of a thread at a checkpoint (its newest by default), rebuilt from the log."""
+    loaded = saver.get(thread_id, checkpoint_ns, checkpoint_id)
+    if loaded is None:
+        what = f"checkpoint {checkpoint_id!r}" if checkpoint_id else "checkpoints"
+        raise CheckpointNotFoundError(f"thread {thread_id!r} has no {what}")
+    names = _reducers_of(saver, thread_id, checkpoint_ns)
+    channels: dict[str, Channel] = {}
+    unknown: dict[str, str] = {}
+    keys: set[str] = set(names)
+    for record in loaded.chain:
+        if record.snapshot is not None:
+            keys |= set(serde.loads(record.snapshot)["values"])
+        for entry in serde.loads(record.writes):
+            keys |= {k for k, _ in entry.get("writes", ())}
+    for key in keys:
+        name = names.get(key)
+        if name is None:
+            channels[key] = Channel(key)
+        elif name in KNOWN_REDUCERS:
+            channels[key] = Channel(key, KNOWN_REDUCERS[name])
+        else:
+            unknown[key] = name
+            channels[key] = Channel(key)  # shows the last write; flagged to the reader
+    topology = Topology(channels=channels, node_order={})
+    states, _ = rebuild(topology, loaded.chain, {})
+    decoded, values = states[-1]
+    visible = {k: v for k, v in values.items() if not k.startswith("join:")}
+    return ThreadState(decoded, visible, loaded.pending, unknown)
