@@ -59,21 +59,29 @@ def threads(db: DbArg, as_json: JsonOpt = False) -> None:
         for summary in saver.threads():
             decoded = decode_record(summary.head)
             next_nodes = [s if isinstance(s, str) else s["node"] for s in decoded.next]
-            rows.append({
-                "thread_id": summary.thread_id,
-                "status": _status(next_nodes, {p.kind for p in summary.pending}),
-                "step": summary.head.step,
-                "checkpoints": summary.checkpoints,
-                "updated_at": summary.head.created_at,
-                "next": next_nodes,
-            })
+            rows.append(
+                {
+                    "thread_id": summary.thread_id,
+                    "status": _status(next_nodes, {p.kind for p in summary.pending}),
+                    "step": summary.head.step,
+                    "checkpoints": summary.checkpoints,
+                    "updated_at": summary.head.created_at,
+                    "next": next_nodes,
+                }
+            )
     if as_json:
         _print_json(rows)
         return
     table = Table("thread", "status", "step", "checkpoints", "updated", "next")
     for r in rows:
-        table.add_row(r["thread_id"], r["status"], str(r["step"]), str(r["checkpoints"]), r["updated_at"],
-                      ", ".join(r["next"]) or "-")
+        table.add_row(
+            r["thread_id"],
+            r["status"],
+            str(r["step"]),
+            str(r["checkpoints"]),
+            r["updated_at"],
+            ", ".join(r["next"]) or "-",
+        )
     console.print(table)
 
 
@@ -89,16 +97,20 @@ def history(
         rows = []
         for record in saver.list(thread):
             decoded = decode_record(record)
-            rows.append({
-                "checkpoint_id": record.checkpoint_id,
-                "parent_id": record.parent_id,
-                "step": record.step,
-                "source": record.source,
-                "created_at": record.created_at,
-                "next": [s if isinstance(s, str) else s["node"] for s in decoded.next],
-                "writes": {e["node"]: dict((k, v) for k, v in e.get("writes", ()) if not k.startswith("join:"))
-                           for e in decoded.writes},
-            })
+            rows.append(
+                {
+                    "checkpoint_id": record.checkpoint_id,
+                    "parent_id": record.parent_id,
+                    "step": record.step,
+                    "source": record.source,
+                    "created_at": record.created_at,
+                    "next": [s if isinstance(s, str) else s["node"] for s in decoded.next],
+                    "writes": {
+                        e["node"]: dict((k, v) for k, v in e.get("writes", ()) if not k.startswith("join:"))
+                        for e in decoded.writes
+                    },
+                }
+            )
             if limit is not None and len(rows) >= limit:
                 break
     if not rows:
@@ -110,8 +122,9 @@ def history(
     table = Table("step", "source", "checkpoint", "created", "wrote", "next")
     for r in rows:
         wrote = ", ".join(f"{node}: {', '.join(w) or '-'}" for node, w in r["writes"].items())
-        table.add_row(str(r["step"]), r["source"], r["checkpoint_id"], r["created_at"], wrote or "-",
-                      ", ".join(r["next"]) or "-")
+        table.add_row(
+            str(r["step"]), r["source"], r["checkpoint_id"], r["created_at"], wrote or "-", ", ".join(r["next"]) or "-"
+        )
     console.print(table)
 
 
@@ -143,7 +156,7 @@ def show(
     console.print(f"[bold]{thread}[/] @ step {state.record.step} ({state.record.checkpoint_id})")
     console.print_json(json.dumps(serde.encode(state.values), ensure_ascii=False))
     console.print(f"next: {', '.join(state.next) or '-'}")
-    for item in data["interrupts"]:
+    for item in state.interrupts():
         console.print(f"[yellow]waiting[/] on interrupt {item['id']}: {item['value']!r}")
     for key, name in state.unknown_reducers.items():
         console.print(f"[yellow]note:[/] key {key!r} uses custom reducer {name}; shown as its last write")

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 __all__ = [
     "CheckpointError",
-    "ConfigError",
     "CheckpointNotFoundError",
+    "ConfigError",
     "GraphBuildError",
     "GraphRecursionError",
     "GraphRuntimeError",

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, NewType, TypedDict
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Literal, NewType, TypedDict, TypeVar
 
 __all__ = [
     "END",
@@ -56,8 +56,11 @@ class Send:
         return f"Send(node={self.node!r}, arg={self.arg!r})"
 
 
+N = TypeVar("N")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Command:
+class Command(Generic[N]):
     """Update the state and choose where to go, from a node or as run input.
 
     * ``update``: a partial state update, applied through the reducers.
@@ -71,7 +74,7 @@ class Command:
     resume: Any = None
     graph: str | None = None
 
-    PARENT: Any = field(default="__parent__", init=False, repr=False)
+    PARENT: ClassVar[str] = "__parent__"
 
     def goto_targets(self) -> list[str | Send]:
         if isinstance(self.goto, (str, Send)):

@@ -167,6 +167,25 @@ def group_steps(chunks: list[dict[str, Any]], steps: list[int]) -> list[tuple[in
     return [(s, msorted(c)) for s, c in out]
 
 
+def stepped_updates(graph: Any, inp: Any, config: Any = None, **kw: Any) -> Any:
+    """``updates`` chunks grouped by super-step (each step a multiset), plus the final values.
+
+    Steps come from the ``debug`` events streamed alongside (``stream_mode=["debug", "updates"]``).
+    """
+    step = None
+    chunks, steps = [], []
+    final = None
+    for mode, chunk in graph.stream(inp, config, stream_mode=["debug", "updates", "values"], **kw):
+        if mode == "debug":
+            step = chunk["step"]
+        elif mode == "updates":
+            chunks.append(chunk)
+            steps.append(step)
+        else:
+            final = chunk
+    return {"steps": group_steps(chunks, steps), "final": norm(final)}
+
+
 def norm_debug(events: list[dict[str, Any]]) -> list[tuple[str, int, list[Any]]]:
     """Debug events as runs of (type, step, sorted details); ids and timestamps dropped.
 
@@ -253,16 +272,21 @@ class Differential:
         build: Callable[..., Any],
         drive: Callable[[Lib, Any], Any],
         *,
-        saver: str | None = None,
+        saver: str | dict[str, str] | None = None,
         **compile_kwargs: Any,
     ) -> dict[str, Any]:
-        """Run build+drive on each library; return ``{lib name: observation}``."""
+        """Run build+drive on each library; return ``{lib name: observation}``.
+
+        ``saver`` is a checkpointer kind ("memory", "sqlite") for both libraries, or a
+        ``{lib name: kind}`` mapping (LangGraph's sync SqliteSaver cannot run async graphs).
+        """
         seen: dict[str, Any] = {}
         for base in LIBS:
             lib = base.fresh()
             kwargs = dict(compile_kwargs)
-            if saver is not None:
-                kwargs["checkpointer"] = self.savers(lib, saver)
+            kind = saver.get(lib.name) if isinstance(saver, dict) else saver
+            if kind is not None:
+                kwargs["checkpointer"] = self.savers(lib, kind)
             graph = build(lib, **kwargs)
             seen[lib.name] = drive(lib, graph)
         return seen
@@ -272,7 +296,7 @@ class Differential:
         build: Callable[..., Any],
         drive: Callable[[Lib, Any], Any],
         *,
-        saver: str | None = None,
+        saver: str | dict[str, str] | None = None,
         **compile_kwargs: Any,
     ) -> Any:
         """Assert both libraries observe the same; return the (LangGraph) observation."""

@@ -13,6 +13,7 @@ text, they never serialize, and they never unpickle anything.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 import socket
 import threading
@@ -146,17 +147,15 @@ class BaseCheckpointSaver(ABC):
         """The checkpoint (the newest when ``checkpoint_id`` is None) with its rebuild chain."""
 
     @abstractmethod
-    def list(
-        self, thread_id: str, checkpoint_ns: str = "", *, before: str | None = None
-    ) -> Iterator[CheckpointRecord]:
+    def list(self, thread_id: str, checkpoint_ns: str = "", *, before: str | None = None) -> Iterator[CheckpointRecord]:
         """A thread's checkpoints, newest first, without snapshots."""
 
     @abstractmethod
-    def pending(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[PendingWrite]:
+    def pending(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> builtins.list[PendingWrite]:
         """Pending writes recorded against a checkpoint."""
 
     @abstractmethod
-    def threads(self) -> list[ThreadSummary]:
+    def threads(self) -> builtins.list[ThreadSummary]:
         """Every thread with its newest checkpoint, most recently active first."""
 
     # -- writing --------------------------------------------------------------------
@@ -195,10 +194,10 @@ class BaseCheckpointSaver(ABC):
 
     async def alist(
         self, thread_id: str, checkpoint_ns: str = "", *, before: str | None = None
-    ) -> list[CheckpointRecord]:
+    ) -> builtins.list[CheckpointRecord]:
         return await asyncio.to_thread(lambda: list(self.list(thread_id, checkpoint_ns, before=before)))
 
-    async def apending(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[PendingWrite]:
+    async def apending(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> builtins.list[PendingWrite]:
         return await asyncio.to_thread(self.pending, thread_id, checkpoint_ns, checkpoint_id)
 
     async def aput(self, record: CheckpointRecord) -> None:

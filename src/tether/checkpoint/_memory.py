@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+import dataclasses
 import threading
 from collections.abc import Iterator, Sequence
 
@@ -41,7 +43,7 @@ class InMemorySaver(BaseCheckpointSaver):
             record = records.get(target_id)
             if record is None:
                 return None
-            chain: list[CheckpointRecord] = []
+            chain: builtins.list[CheckpointRecord] = []
             if target_id != have:
                 cursor: CheckpointRecord | None = record
                 while cursor is not None:
@@ -50,25 +52,25 @@ class InMemorySaver(BaseCheckpointSaver):
                         break
                     cursor = records[cursor.parent_id]
                 chain.reverse()
-            return LoadedCheckpoint(record=record, chain=chain, pending=self._pending_of(thread_id, checkpoint_ns, target_id))
+            return LoadedCheckpoint(
+                record=record, chain=chain, pending=self._pending_of(thread_id, checkpoint_ns, target_id)
+            )
 
-    def _pending_of(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[PendingWrite]:
+    def _pending_of(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> builtins.list[PendingWrite]:
         return list(self._pending.get((thread_id, checkpoint_ns, checkpoint_id), {}).values())
 
-    def list(
-        self, thread_id: str, checkpoint_ns: str = "", *, before: str | None = None
-    ) -> Iterator[CheckpointRecord]:
+    def list(self, thread_id: str, checkpoint_ns: str = "", *, before: str | None = None) -> Iterator[CheckpointRecord]:
         with self._lock:
             records = dict(self._records.get((thread_id, checkpoint_ns), {}))
         for cid in sorted(records, reverse=True):
             if before is None or cid < before:
-                yield records[cid]
+                yield dataclasses.replace(records[cid], snapshot=None)
 
-    def pending(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[PendingWrite]:
+    def pending(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> builtins.list[PendingWrite]:
         with self._lock:
             return self._pending_of(thread_id, checkpoint_ns, checkpoint_id)
 
-    def threads(self) -> list[ThreadSummary]:
+    def threads(self) -> builtins.list[ThreadSummary]:
         with self._lock:
             out = [
                 ThreadSummary(

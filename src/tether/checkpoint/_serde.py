@@ -15,6 +15,7 @@ dataclass registered with :func:`register_type`. There is no pickle anywhere.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import datetime as dt
 import decimal
@@ -61,8 +62,7 @@ def _resolve(path: str, *, kind: str) -> type:
     for part in qualname.split("."):
         target = getattr(target, part, None)
     ok = isinstance(target, type) and (
-        (kind == "model" and issubclass(target, BaseModel))
-        or (kind == "enum" and issubclass(target, enum.Enum))
+        (kind == "model" and issubclass(target, BaseModel)) or (kind == "enum" and issubclass(target, enum.Enum))
     )
     if not ok:
         hint = (
@@ -71,7 +71,7 @@ def _resolve(path: str, *, kind: str) -> type:
             else f"import {module_name} before reading this thread"
         )
         raise SerializationError(f"stored {kind} {path!r} is not available in this process: {hint}")
-    return target  # type: ignore[return-value]
+    return target  # type: ignore[no-any-return]
 
 
 def encode(value: Any) -> Any:
@@ -101,25 +101,24 @@ def _encode_other(value: Any) -> Any:
         return {TAG: "tuple", "v": [encode(v) for v in value]}
     if isinstance(value, (set, frozenset)):
         items = [encode(v) for v in value]
-        try:
+        with contextlib.suppress(TypeError):
             items.sort(key=orjson.dumps)
-        except TypeError:
-            pass
         return {TAG: "set" if isinstance(value, set) else "frozenset", "v": items}
     if isinstance(value, (bytes, bytearray)):
         return {TAG: "bytes", "v": base64.b64encode(bytes(value)).decode("ascii")}
-    for cls, tag in _ISO_TYPES:
-        if isinstance(value, cls):
-            return {TAG: tag, "v": value.isoformat()}
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):  # datetime first: it is also a date
+        tag = "datetime" if isinstance(value, dt.datetime) else "date" if isinstance(value, dt.date) else "time"
+        return {TAG: tag, "v": value.isoformat()}
     if isinstance(value, dt.timedelta):
         return {TAG: "timedelta", "v": [value.days, value.seconds, value.microseconds]}
     if isinstance(value, uuid.UUID):
         return {TAG: "uuid", "v": str(value)}
     if isinstance(value, decimal.Decimal):
         return {TAG: "decimal", "v": str(value)}
-    if isinstance(value, (int, float, str, list, dict)):  # subclasses: store as the base type
-        base = next(b for b in (bool, int, float, str, list, dict) if isinstance(value, b))
-        return encode(base(value))
+    base: type[Any]
+    for base in (int, float, str, list, dict):  # subclasses are stored as their base type
+        if isinstance(value, base):
+            return encode(base(value))
     path = _class_path(type(value))
     if path in _registered:
         fields = (
@@ -134,10 +133,6 @@ def _encode_other(value: Any) -> Any:
         else "store a JSON-compatible value, a pydantic model or a registered dataclass instead"
     )
     raise SerializationError(f"cannot store a value of type {path}: {hint}")
-
-
-# datetime before date: datetime is a subclass of date
-_ISO_TYPES: tuple[tuple[type, str], ...] = ((dt.datetime, "datetime"), (dt.date, "date"), (dt.time, "time"))
 
 
 def _decode_tagged(obj: dict[str, Any]) -> Any:

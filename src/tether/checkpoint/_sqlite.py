@@ -10,11 +10,12 @@ Durability of a committed checkpoint under each ``synchronous`` mode (WAL journa
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -139,7 +140,7 @@ class SqliteSaver(BaseCheckpointSaver):
             record = chain[-1] if chain else _record(row)
             return LoadedCheckpoint(record=record, chain=chain, pending=self._pending(thread_id, checkpoint_ns, target))
 
-    def _chain(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[CheckpointRecord]:
+    def _chain(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> builtins.list[CheckpointRecord]:
         rows = self.conn.execute(
             f"""WITH RECURSIVE chain(id, depth, stop) AS (
                     SELECT ?, 0, EXISTS (SELECT 1 FROM snapshots s WHERE s.thread_id = ?1
@@ -161,7 +162,7 @@ class SqliteSaver(BaseCheckpointSaver):
         ).fetchall()
         return [_record(r[:10], r[10]) for r in rows]
 
-    def _pending(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[PendingWrite]:
+    def _pending(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> builtins.list[PendingWrite]:
         rows = self.conn.execute(
             "SELECT task_id, kind, value FROM pending_writes"
             " WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ? ORDER BY task_id, kind",
@@ -169,13 +170,11 @@ class SqliteSaver(BaseCheckpointSaver):
         ).fetchall()
         return [PendingWrite(task_id=r[0], kind=r[1], value=r[2]) for r in rows]
 
-    def pending(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> list[PendingWrite]:
+    def pending(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> builtins.list[PendingWrite]:
         with self._lock, self._translate(f"reading pending writes of thread {thread_id!r}"):
             return self._pending(thread_id, checkpoint_ns, checkpoint_id)
 
-    def list(
-        self, thread_id: str, checkpoint_ns: str = "", *, before: str | None = None
-    ) -> Iterator[CheckpointRecord]:
+    def list(self, thread_id: str, checkpoint_ns: str = "", *, before: str | None = None) -> Iterator[CheckpointRecord]:
         cursor_id = before
         while True:
             with self._lock, self._translate(f"listing thread {thread_id!r}"):
@@ -197,7 +196,7 @@ class SqliteSaver(BaseCheckpointSaver):
                 return
             cursor_id = rows[-1][2]
 
-    def threads(self) -> list[ThreadSummary]:
+    def threads(self) -> builtins.list[ThreadSummary]:
         with self._lock, self._translate("listing threads"):
             heads = self.conn.execute(
                 f"""SELECT {_COLUMNS}, n FROM (
@@ -224,8 +223,18 @@ class SqliteSaver(BaseCheckpointSaver):
         with self._transaction(f"committing a checkpoint of thread {r.thread_id!r}") as conn:
             conn.execute(
                 f"INSERT INTO checkpoints ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (r.thread_id, r.checkpoint_ns, r.checkpoint_id, r.parent_id, r.step, r.source,
-                 r.created_at, r.next, r.writes, r.metadata),
+                (
+                    r.thread_id,
+                    r.checkpoint_ns,
+                    r.checkpoint_id,
+                    r.parent_id,
+                    r.step,
+                    r.source,
+                    r.created_at,
+                    r.next,
+                    r.writes,
+                    r.metadata,
+                ),
             )
             if r.snapshot is not None:
                 conn.execute(
@@ -264,7 +273,7 @@ class SqliteSaver(BaseCheckpointSaver):
             conn.execute(
                 "INSERT OR REPLACE INTO thread_leases (thread_id, checkpoint_ns, owner, acquired_at)"
                 " VALUES (?, ?, ?, ?)",
-                (thread_id, checkpoint_ns, owner, datetime.now(timezone.utc).isoformat()),
+                (thread_id, checkpoint_ns, owner, datetime.now(UTC).isoformat()),
             )
 
     def release(self, thread_id: str, checkpoint_ns: str, owner: str) -> None:

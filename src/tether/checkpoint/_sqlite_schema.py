@@ -66,9 +66,7 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
 def current_version(conn: sqlite3.Connection) -> int:
-    exists = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tether_schema'"
-    ).fetchone()
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tether_schema'").fetchone()
     if not exists:
         return 0
     row = conn.execute("SELECT MAX(version) FROM tether_schema").fetchone()

@@ -24,8 +24,8 @@ __all__ = [
     "Task",
     "TaskResult",
     "Topology",
-    "apply_step",
     "apply_order",
+    "apply_step",
     "interrupt_id",
     "plan_next",
     "task_id",
@@ -163,8 +163,7 @@ def apply_step(
     for key, items in by_key.items():
         channel = topo.channels.get(key)
         if channel is None:
-            join = topo.join_channels.get(key)
-            if join is None:
+            if key not in topo.join_channels:
                 if check:
                     raise InvalidUpdateError(f"write to unknown state key {key!r} by node {items[0][0]!r}")
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import itertools
 import typing
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from tether.errors import GraphBuildError
 from tether.graph._schema import Channel, Schema
-from tether.types import END, START, Command, Send
+from tether.types import END, START, Command
 
 __all__ = ["Branch", "NodeSpec", "StateGraph"]
 
@@ -51,7 +52,7 @@ def _return_hint(fn: Callable[..., Any]) -> Any:
     target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else getattr(fn, "__call__", fn)
     try:
         return typing.get_type_hints(target).get("return")
-    except Exception:  # noqa: BLE001 - unresolvable hints just mean "unknown"
+    except Exception:
         return getattr(target, "__annotations__", {}).get("return")
 
 
@@ -97,7 +98,7 @@ def _first_param_schema(fn: Callable[..., Any]) -> Any:
     try:
         params = list(inspect.signature(fn).parameters.values())
         hints = typing.get_type_hints(fn)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
     if not params:
         return None
@@ -209,7 +210,7 @@ class StateGraph:
             else:
                 self.add_node(item)
                 names.append(list(self.nodes)[-1])
-        for a, b in zip(names, names[1:], strict=False):
+        for a, b in itertools.pairwise(names):
             self.add_edge(a, b)
         return self
 
@@ -251,9 +252,7 @@ class StateGraph:
             mapping = dict(path_map)
         else:
             mapping = {name: name for name in path_map}
-        self.branches.append(
-            Branch(source, path, mapping, _accepts_config(path), _is_async(path))
-        )
+        self.branches.append(Branch(source, path, mapping, _accepts_config(path), _is_async(path)))
         return self
 
     def set_entry_point(self, key: str) -> StateGraph:
@@ -274,18 +273,25 @@ class StateGraph:
         for a, b in self.edges:
             for end, role in ((a, "starting"), (b, "ending")):
                 if end not in known:
-                    raise GraphBuildError(f"edge {a!r} -> {b!r} is {role} at unknown node {end!r}{self._did_you_mean(end)}")
+                    raise GraphBuildError(
+                        f"edge {a!r} -> {b!r} is {role} at unknown node {end!r}{self._did_you_mean(end)}"
+                    )
         for sources, target in self.joins:
             for name in (*sources, target):
                 if name not in known:
-                    raise GraphBuildError(f"join edge {list(sources)} -> {target!r} names unknown node {name!r}{self._did_you_mean(name)}")
+                    raise GraphBuildError(
+                        f"join edge {list(sources)} -> {target!r} names unknown node {name!r}{self._did_you_mean(name)}"
+                    )
         for branch in self.branches:
             if branch.source not in known:
-                raise GraphBuildError(f"conditional edge starts at unknown node {branch.source!r}{self._did_you_mean(branch.source)}")
+                raise GraphBuildError(
+                    f"conditional edge starts at unknown node {branch.source!r}{self._did_you_mean(branch.source)}"
+                )
             for target in branch.targets() or ():
                 if target not in known:
                     raise GraphBuildError(
-                        f"conditional edge from {branch.source!r} can go to unknown node {target!r}{self._did_you_mean(target)}"
+                        f"conditional edge from {branch.source!r} can go to unknown node {target!r}"
+                        + self._did_you_mean(target)
                     )
         for spec in self.nodes.values():
             for target in spec.declared_targets or ():
@@ -390,6 +396,3 @@ def _interrupt_list(value: Sequence[str] | str | None) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     return tuple(value)
-
-
-

@@ -65,8 +65,7 @@ class CompiledStateGraph:
         self.name = name
         order = {START: -1, **{n: i for i, n in enumerate(builder.nodes)}}
         joins = [
-            Join(f"join:{'+'.join(sources)}:{target}", frozenset(sources), target)
-            for sources, target in builder.joins
+            Join(f"join:{'+'.join(sources)}:{target}", frozenset(sources), target) for sources, target in builder.joins
         ]
         self.topology = Topology(channels=dict(builder.channels), node_order=order, joins=joins)
         self.edges_from: dict[str, list[str]] = {}
@@ -143,13 +142,11 @@ class CompiledStateGraph:
         interrupt_before: Sequence[str] | str | None,
         interrupt_after: Sequence[str] | str | None,
     ) -> RunLoop:
-        config = dict(config or {})  # type: ignore[assignment]
+        config = RunnableConfig(**(config or {}))
         modes = (stream_mode,) if isinstance(stream_mode, str) else tuple(stream_mode)
         for mode in modes:
             if mode not in _STREAM_MODES:
-                raise ConfigError(
-                    f"unknown stream_mode {mode!r}; choose from {', '.join(sorted(_STREAM_MODES))}"
-                )
+                raise ConfigError(f"unknown stream_mode {mode!r}; choose from {', '.join(sorted(_STREAM_MODES))}")
         if self.checkpointer is not None and not (config.get("configurable") or {}).get("thread_id"):
             raise ConfigError(
                 "this graph has a checkpointer, so each call needs a thread: "
@@ -264,8 +261,14 @@ class CompiledStateGraph:
             return results
         futures = {
             pool.submit(
-                contextvars.copy_context().run, run_task, self, t, ex.values, loop.config,
-                ex.resume.get(t.id, []), writer,
+                contextvars.copy_context().run,
+                run_task,
+                self,
+                t,
+                ex.values,
+                loop.config,
+                ex.resume.get(t.id, []),
+                writer,
             )
             for t in ex.tasks
         }
@@ -311,8 +314,9 @@ class CompiledStateGraph:
 
         async def one(task: Task) -> TaskResult:
             async with limit:
-                return await arun_task(self, task, ex.values, loop.config, ex.resume.get(task.id, []),
-                                       loop.custom.append)
+                return await arun_task(
+                    self, task, ex.values, loop.config, ex.resume.get(task.id, []), loop.custom.append
+                )
 
         pending = {asyncio.ensure_future(one(t)) for t in ex.tasks}
         results: list[TaskResult] = []
@@ -345,8 +349,16 @@ class CompiledStateGraph:
         if loaded is None:
             if checkpoint_id is not None:
                 raise CheckpointNotFoundError(f"thread {thread_id!r} has no checkpoint {checkpoint_id!r}")
-            return StateSnapshot(values={}, next=(), config=self._config(config, None), metadata=None,
-                                 created_at=None, parent_config=None, tasks=(), interrupts=())
+            return StateSnapshot(
+                values={},
+                next=(),
+                config=self._config(config, None),
+                metadata=None,
+                created_at=None,
+                parent_config=None,
+                tasks=(),
+                interrupts=(),
+            )
         states, _ = rebuild(self.topology, loaded.chain, self.initial_values())
         decoded, values = states[-1]
         return self._snapshot(config, decoded, values, loaded.pending, child=None)
@@ -388,14 +400,24 @@ class CompiledStateGraph:
                 result = {k: v for k, v in r.writes if not k.startswith("join:")}
             elif task.index in child_results:
                 result = child_results[task.index]
-            snapshots.append(TaskSnapshot(id=task.id, name=task.node, path=task.path, error=info.get("error"),
-                                          interrupts=interrupts, result=result))
+            snapshots.append(
+                TaskSnapshot(
+                    id=task.id,
+                    name=task.node,
+                    path=task.path,
+                    error=info.get("error"),
+                    interrupts=interrupts,
+                    result=result,
+                )
+            )
         if done_results:  # show finished siblings' work, as the run would see it
-            values = apply_step(self.topology, values, (), [(r.task.node, r.writes) for r in apply_order(done_results)],
-                                check=False)
+            values = apply_step(
+                self.topology, values, (), [(r.task.node, r.writes) for r in apply_order(done_results)], check=False
+            )
         done_ids = {r.task.id for r in done_results}
         return StateSnapshot(
-            values=self.output_values(values) if self.builder.output_schema is self.builder.state_schema
+            values=self.output_values(values)
+            if self.builder.output_schema is self.builder.state_schema
             else {k: values[k] for k in self.builder.state_schema.keys if k in values},
             next=tuple(t.node for t in tasks if t.id not in done_ids),
             config=self._config(config, record.checkpoint_id),
@@ -453,7 +475,9 @@ class CompiledStateGraph:
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[StateSnapshot]:
-        items = await asyncio.to_thread(lambda: list(self.get_state_history(config, filter=filter, before=before, limit=limit)))
+        items = await asyncio.to_thread(
+            lambda: list(self.get_state_history(config, filter=filter, before=before, limit=limit))
+        )
         for item in items:
             yield item
 
@@ -485,17 +509,28 @@ class CompiledStateGraph:
                 update = self.coerce_input(values)
             else:
                 update = values
-            result = route_update(self, node, current, update, config)
+            result = route_update(self, node, current, update, dict(config))
             new_values = apply_step(self.topology, current, (), [(node, result.writes)], check=True)
             next_specs = plan_next(self.topology, new_values, [result]) if node != END else []
             head = Head(decoded, current, policy or SnapshotPolicy())
-            loop = RunLoop(self, None, {**config, "configurable": {**config.get("configurable", {}),
-                                                                    "checkpoint_ns": ns}}, (), (), ())
+            loop = RunLoop(
+                self,
+                None,
+                {**config, "configurable": {**config.get("configurable", {}), "checkpoint_ns": ns}},
+                (),
+                (),
+                (),
+            )
             record = loop._record(
-                head, source="update", step=(decoded.record.step + 1) if decoded else 0,
-                writes=[{"node": node, "writes": [[k, v] for k, v in result.writes]}] if result.writes
+                head,
+                source="update",
+                step=(decoded.record.step + 1) if decoded else 0,
+                writes=[{"node": node, "writes": [[k, v] for k, v in result.writes]}]
+                if result.writes
                 else [{"node": node}],
-                next_specs=next_specs, values=new_values, policy=head.policy.copy(),
+                next_specs=next_specs,
+                values=new_values,
+                policy=head.policy.copy(),
             )
             saver.put(record)
             return self._config(config, record.checkpoint_id)
@@ -518,7 +553,7 @@ class CompiledStateGraph:
             return next(iter(self.builder.nodes))
         writers = {e["node"] for e in decoded.writes}
         if len(writers) == 1:
-            return writers.pop()
+            return str(writers.pop())
         raise InvalidUpdateError(
             "update_state() cannot tell which node the update comes from "
             f"(last step was written by {sorted(writers) or 'no node'}); pass as_node='…'"
@@ -542,4 +577,3 @@ def _invoke_result(stream_mode: str, chunks: list[Any]) -> Any:
     if isinstance(last, dict) and INTERRUPT in last:
         return {**last, INTERRUPT: list(last[INTERRUPT])}
     return last
-

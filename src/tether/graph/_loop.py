@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tether.checkpoint import _serde as serde
@@ -62,7 +62,7 @@ Effect = Call | Execute | Emit
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 @dataclass(slots=True)
@@ -139,9 +139,18 @@ class RunLoop:
                 raise InvalidResumeError(f"thread {self.thread_id!r} has no checkpoint to resume")
             cached, waiting, resume_map = self._pending_state(head)
             resume_map = self._resolve_resume(head, waiting, resume_map)
-            yield Call("put_pending", (self.thread_id, self.ns, head.id, [
-                PendingWrite(task_id=tid, kind="resume", value=serde.dumps(vals)) for tid, vals in resume_map.items()
-            ]))
+            yield Call(
+                "put_pending",
+                (
+                    self.thread_id,
+                    self.ns,
+                    head.id,
+                    [
+                        PendingWrite(task_id=tid, kind="resume", value=serde.dumps(vals))
+                        for tid, vals in resume_map.items()
+                    ],
+                ),
+            )
             skip_before_check = True
             yield from self._emit_values(head.values)
         elif self.input is None:
@@ -201,9 +210,7 @@ class RunLoop:
         )
         if loaded is None:
             if self.checkpoint_id is not None:
-                raise CheckpointNotFoundError(
-                    f"thread {self.thread_id!r} has no checkpoint {self.checkpoint_id!r}"
-                )
+                raise CheckpointNotFoundError(f"thread {self.thread_id!r} has no checkpoint {self.checkpoint_id!r}")
             return Head(None, initial)
         if self.checkpoint_id is None:
             self._newest_id = loaded.record.checkpoint_id
@@ -244,7 +251,8 @@ class RunLoop:
     def _resolve_resume(
         self, head: Head, waiting: dict[str, tuple[Interrupt, ...]], resume: dict[str, list[Any]]
     ) -> dict[str, list[Any]]:
-        value = self.input.resume  # type: ignore[union-attr]
+        assert isinstance(self.input, Command)
+        value = self.input.resume
         if not waiting:
             raise InvalidResumeError(
                 f"thread {self.thread_id!r} is not waiting on an interrupt; "
@@ -252,8 +260,11 @@ class RunLoop:
             )
         by_id = {i.id: tid for tid, ints in waiting.items() for i in ints}
         resume = {tid: list(v) for tid, v in resume.items()}
-        if isinstance(value, dict) and value and all(isinstance(k, str) for k in value) and any(
-            k in by_id for k in value
+        if (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(k, str) for k in value)
+            and any(k in by_id for k in value)
         ):
             unknown = [k for k in value if k not in by_id]
             if unknown:
@@ -275,8 +286,15 @@ class RunLoop:
 
     # -- committing -----------------------------------------------------------------------
     def _record(
-        self, head: Head, *, source: str, step: int, writes: list[dict[str, Any]], next_specs: list[Any],
-        values: dict[str, Any], policy: SnapshotPolicy,
+        self,
+        head: Head,
+        *,
+        source: str,
+        step: int,
+        writes: list[dict[str, Any]],
+        next_specs: list[Any],
+        values: dict[str, Any],
+        policy: SnapshotPolicy,
     ) -> CheckpointRecord:
         writes_json = _dumps_writes(writes)
         next_json = _dumps_next(next_specs)
@@ -301,20 +319,35 @@ class RunLoop:
         )
 
     def _advance(
-        self, head: Head, *, source: str, step: int, writes: list[dict[str, Any]], next_specs: list[Any],
+        self,
+        head: Head,
+        *,
+        source: str,
+        step: int,
+        writes: list[dict[str, Any]],
+        next_specs: list[Any],
         values: dict[str, Any],
     ) -> Generator[Effect, Any, Head]:
         """Commit a new checkpoint on top of ``head`` (or just move, without a saver)."""
         policy = head.policy.copy()
         if self.saver is None:
             record = CheckpointRecord(
-                thread_id="", checkpoint_ns="", checkpoint_id=new_checkpoint_id(), parent_id=head.id, step=step,
-                source=source, created_at="", next="", writes="", metadata="",
+                thread_id="",
+                checkpoint_ns="",
+                checkpoint_id=new_checkpoint_id(),
+                parent_id=head.id,
+                step=step,
+                source=source,
+                created_at="",
+                next="",
+                writes="",
+                metadata="",
             )
             new = Head(DecodedCheckpoint(record, next_specs, writes, self.metadata), values, policy)
         else:
-            record = self._record(head, source=source, step=step, writes=writes, next_specs=next_specs,
-                                  values=values, policy=policy)
+            record = self._record(
+                head, source=source, step=step, writes=writes, next_specs=next_specs, values=values, policy=policy
+            )
             yield Call("put", (record,))
             decoded = DecodedCheckpoint(record, next_specs, writes, self.metadata)
             new = Head(decoded, values, policy)
@@ -323,25 +356,41 @@ class RunLoop:
             payload = self.graph.checkpoint_event(new.decoded, values, self.config, parent_id=head.id)  # type: ignore[arg-type]
             if (e := self._emit("checkpoints", payload)) is not None:
                 yield e
-            if (e := self._emit("debug", {"step": step, "timestamp": record.created_at or _now(),
-                                          "type": "checkpoint", "payload": payload})) is not None:
+            if (
+                e := self._emit(
+                    "debug",
+                    {"step": step, "timestamp": record.created_at or _now(), "type": "checkpoint", "payload": payload},
+                )
+            ) is not None:
                 yield e
         return new
 
     def _commit_input(self, head: Head) -> Generator[Effect, Any, Head]:
         update = self.graph.coerce_input(self.input)
         step = head.step + 1 if head.decoded else -1
-        return (yield from self._advance(
-            head, source="input", step=step, writes=[], next_specs=[{"node": START, "arg": update}],
-            values=head.values,
-        ))
+        return (
+            yield from self._advance(
+                head,
+                source="input",
+                step=step,
+                writes=[],
+                next_specs=[{"node": START, "arg": update}],
+                values=head.values,
+            )
+        )
 
     def _fork(self, head: Head) -> Generator[Effect, Any, Head]:
         assert head.decoded is not None
-        return (yield from self._advance(
-            head, source="fork", step=head.step + 1, writes=[], next_specs=list(head.decoded.next),
-            values=head.values,
-        ))
+        return (
+            yield from self._advance(
+                head,
+                source="fork",
+                step=head.step + 1,
+                writes=[],
+                next_specs=list(head.decoded.next),
+                values=head.values,
+            )
+        )
 
     def _commit_step(self, head: Head, results: list[TaskResult]) -> Generator[Effect, Any, Head]:
         ordered = apply_order(results)
@@ -384,8 +433,12 @@ class RunLoop:
             for t in to_run:
                 if t.node == START:
                     continue
-                payload = {"id": t.id, "name": t.node, "input": t.arg if t.push else self.graph.node_input(t, head.values),
-                           "triggers": (f"branch:to:{t.node}",)}
+                payload = {
+                    "id": t.id,
+                    "name": t.node,
+                    "input": t.arg if t.push else self.graph.node_input(t, head.values),
+                    "triggers": (f"branch:to:{t.node}",),
+                }
                 yield from self._emit_task_event(step, "task", payload)
         run_results: list[TaskResult] = []
         if to_run:
@@ -403,14 +456,19 @@ class RunLoop:
             if r.task.node == START:
                 continue
             if "debug" in self.modes or "tasks" in self.modes:
-                yield from self._emit_task_event(step, "task_result", {
-                    "id": r.task.id, "name": r.task.node, "error": repr(r.error) if r.error else None,
-                    "result": dict(r.writes) if not r.error and not r.interrupts else None,
-                    "interrupts": [{"value": i.value, "id": i.id} for i in r.interrupts],
-                })
-            if r.error is None and not r.interrupts:
-                if (e := self._emit("updates", {r.task.node: r.update})) is not None:
-                    yield e
+                yield from self._emit_task_event(
+                    step,
+                    "task_result",
+                    {
+                        "id": r.task.id,
+                        "name": r.task.node,
+                        "error": repr(r.error) if r.error else None,
+                        "result": dict(r.writes) if not r.error and not r.interrupts else None,
+                        "interrupts": [{"value": i.value, "id": i.id} for i in r.interrupts],
+                    },
+                )
+            if r.error is None and not r.interrupts and (e := self._emit("updates", {r.task.node: r.update})):
+                yield e
         still_waiting = {tid: ints for tid, ints in waiting.items() if tid not in resume}
         if failed or paused or still_waiting:
             done = [r for r in run_results if r.error is None and not r.interrupts]
@@ -428,8 +486,13 @@ class RunLoop:
             self.interrupted = True
             if (e := self._emit("updates", {INTERRUPT: interrupts})) is not None:
                 yield e
-            shown = apply_step(self.graph.topology, head.values, (),
-                               [(r.task.node, r.writes) for r in apply_order([*cached.values(), *done])], check=False)
+            shown = apply_step(
+                self.graph.topology,
+                head.values,
+                (),
+                [(r.task.node, r.writes) for r in apply_order([*cached.values(), *done])],
+                check=False,
+            )
             self.final_values = shown
             self.pending_interrupts = interrupts
             if (e := self._emit("values", {**self._output(shown), INTERRUPT: interrupts})) is not None:
@@ -440,7 +503,9 @@ class RunLoop:
     def _emit_task_event(self, step: int, kind: str, payload: dict[str, Any]) -> Generator[Effect, Any, None]:
         if (e := self._emit("tasks", payload)) is not None:
             yield e
-        if (e := self._emit("debug", {"step": step, "timestamp": _now(), "type": kind, "payload": payload})) is not None:
+        if (
+            e := self._emit("debug", {"step": step, "timestamp": _now(), "type": kind, "payload": payload})
+        ) is not None:
             yield e
 
     def _on_done(self, head: Head, total: int) -> Callable[[TaskResult, int], Call | None]:
@@ -460,12 +525,20 @@ class RunLoop:
     ) -> Generator[Effect, Any, None]:
         if self.saver is None or head.id is None:
             return
-        writes = [PendingWrite(task_id=r.task.id, kind="result", value=_dumps_pending(r))
-                  for r in done if r.task.id not in self.persisted]
+        writes = [
+            PendingWrite(task_id=r.task.id, kind="result", value=_dumps_pending(r))
+            for r in done
+            if r.task.id not in self.persisted
+        ]
         writes += [PendingWrite(task_id=r.task.id, kind="error", value=serde.dumps(repr(r.error))) for r in failed]
-        writes += [PendingWrite(task_id=r.task.id, kind="interrupt",
-                                value=serde.dumps([{"id": i.id, "value": i.value} for i in r.interrupts]))
-                   for r in paused]
+        writes += [
+            PendingWrite(
+                task_id=r.task.id,
+                kind="interrupt",
+                value=serde.dumps([{"id": i.id, "value": i.value} for i in r.interrupts]),
+            )
+            for r in paused
+        ]
         if writes:
             yield Call("put_pending", (self.thread_id, self.ns, head.id, writes))
 
@@ -504,5 +577,6 @@ def _dumps_pending(result: TaskResult) -> str:
     try:
         return serde.dumps(result.to_pending())
     except SerializationError as exc:
-        raise SerializationError(f"node {result.task.node!r} produced a value that cannot be checkpointed: {exc}") from exc
-
+        raise SerializationError(
+            f"node {result.task.node!r} produced a value that cannot be checkpointed: {exc}"
+        ) from exc

@@ -72,7 +72,9 @@ def _call_args(graph: CompiledStateGraph, task: Task, values: dict[str, Any]) ->
     return (node_input,)
 
 
-def _parse_return(graph: CompiledStateGraph, task: Task, returned: Any) -> tuple[list[tuple[str, Any]], list[str | Send], Any]:
+def _parse_return(
+    graph: CompiledStateGraph, task: Task, returned: Any
+) -> tuple[list[tuple[str, Any]], list[str | Send], Any]:
     """(state writes, goto targets, what `updates` streams) from a node's return value."""
     node = task.node
     goto: list[str | Send] = []
@@ -82,8 +84,11 @@ def _parse_return(graph: CompiledStateGraph, task: Task, returned: Any) -> tuple
             raise InvalidUpdateError(f"node {node!r} returned Command(graph=…): parent graphs are not supported")
         goto = returned.goto_targets()
         update = returned.update
-    elif isinstance(returned, Sequence) and not isinstance(returned, (str, bytes)) and returned and all(
-        isinstance(x, Command) for x in returned
+    elif (
+        isinstance(returned, Sequence)
+        and not isinstance(returned, (str, bytes))
+        and returned
+        and all(isinstance(x, Command) for x in returned)
     ):
         writes: list[tuple[str, Any]] = []
         for cmd in returned:
@@ -119,13 +124,14 @@ def _update_pairs(graph: CompiledStateGraph, node: str, update: Any) -> list[tup
     for key, _ in pairs:
         if key not in channels:
             raise InvalidUpdateError(
-                f"node {node!r} wrote unknown state key {key!r}; the state has keys "
-                f"{', '.join(map(repr, channels))}"
+                f"node {node!r} wrote unknown state key {key!r}; the state has keys {', '.join(map(repr, channels))}"
             )
     return pairs
 
 
-def _route(graph: CompiledStateGraph, task: Task, values: dict[str, Any], writes: list[tuple[str, Any]]) -> tuple[list[Any], Any]:
+def _route(
+    graph: CompiledStateGraph, task: Task, values: dict[str, Any], writes: list[tuple[str, Any]]
+) -> tuple[list[Any], Any]:
     """Static successors, plus the state that conditional edges of this node should see."""
     node = task.node
     targets: list[Any] = list(graph.edges_from.get(node, ()))
@@ -156,7 +162,9 @@ def _branch_targets(graph: CompiledStateGraph, node: str, branch: Any, routed: A
     return out
 
 
-def _finish(graph: CompiledStateGraph, task: Task, returned: Any, values: dict[str, Any]) -> tuple[TaskResult, list[Any], Any]:
+def _finish(
+    graph: CompiledStateGraph, task: Task, returned: Any, values: dict[str, Any]
+) -> tuple[TaskResult, list[Any], Any]:
     writes, goto, update = _parse_return(graph, task, returned)
     static, fresh = _route(graph, task, values, writes)
     if task.node == START and goto:
@@ -165,7 +173,9 @@ def _finish(graph: CompiledStateGraph, task: Task, returned: Any, values: dict[s
     return TaskResult(task, writes, static + goto, update), graph.branches_from.get(task.node, []), fresh
 
 
-def _route_sync(graph: CompiledStateGraph, result: TaskResult, branches: list[Any], fresh: Any, config: dict[str, Any]) -> None:
+def _route_sync(
+    graph: CompiledStateGraph, result: TaskResult, branches: list[Any], fresh: Any, config: dict[str, Any]
+) -> None:
     for branch in branches:
         if branch.is_async:
             raise GraphRuntimeError(f"router of {result.task.node!r} is async: run the graph with ainvoke()")
@@ -205,9 +215,7 @@ def run_task(
         else:
             spec = graph.builder.nodes[task.node]
             if spec.is_async:
-                raise GraphRuntimeError(
-                    f"node {task.node!r} is async: run the graph with ainvoke()/astream()"
-                )
+                raise GraphRuntimeError(f"node {task.node!r} is async: run the graph with ainvoke()/astream()")
             args = _call_args(graph, task, values)
             returned = spec.fn(*args, config) if spec.wants_config else spec.fn(*args)
             if inspect.isawaitable(returned):
@@ -217,7 +225,7 @@ def run_task(
         return result
     except GraphInterrupt as gi:
         return TaskResult(task, interrupts=gi.interrupts)
-    except Exception as exc:  # noqa: BLE001 - reported with the task, re-raised by the loop
+    except Exception as exc:
         return TaskResult(task, error=exc)
     finally:
         _scope.reset(token)
@@ -256,7 +264,7 @@ async def arun_task(
         return result
     except GraphInterrupt as gi:
         return TaskResult(task, interrupts=gi.interrupts)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return TaskResult(task, error=exc)
     finally:
         _scope.reset(token)

@@ -19,6 +19,7 @@ from tether.errors import GraphBuildError, InvalidUpdateError
 
 __all__ = ["Channel", "Schema"]
 
+
 @dataclass(frozen=True, slots=True)
 class Channel:
     """One state key: how writes to it merge, and its value before any write."""
@@ -62,7 +63,7 @@ class Schema:
         self.kind = self._kind(cls)
         try:
             hints = get_type_hints(cls, include_extras=True)
-        except Exception as exc:  # noqa: BLE001 - any failure here is a schema problem
+        except Exception as exc:
             raise GraphBuildError(f"cannot read the type hints of state schema {cls!r}: {exc}") from exc
         if self.kind == "pydantic":
             hints = {k: hints.get(k, f.annotation) for k, f in cls.model_fields.items()}
@@ -84,9 +85,7 @@ class Schema:
             return "typeddict"
         if isinstance(cls, type) and getattr(cls, "__annotations__", None):
             return "typeddict"  # plain annotated class: treat like a TypedDict
-        raise GraphBuildError(
-            f"state schema must be a TypedDict, a dataclass or a pydantic model, got {cls!r}"
-        )
+        raise GraphBuildError(f"state schema must be a TypedDict, a dataclass or a pydantic model, got {cls!r}")
 
     def view(self, values: dict[str, Any]) -> Any:
         """What a node whose input is this schema receives, given the channel values."""

@@ -33,8 +33,7 @@ class SnapshotPolicy:
         self.bytes_since += written
         self.steps_since += 1
         return (
-            self.bytes_since >= max(self.snapshot_bytes, SNAPSHOT_FLOOR_BYTES)
-            or self.steps_since >= SNAPSHOT_MAX_STEPS
+            self.bytes_since >= max(self.snapshot_bytes, SNAPSHOT_FLOOR_BYTES) or self.steps_since >= SNAPSHOT_MAX_STEPS
         )
 
     def snapshotted(self, size: int) -> None:
@@ -69,7 +68,9 @@ def step_writes(decoded: DecodedCheckpoint) -> list[tuple[str, list[tuple[str, A
     return [(e["node"], [(k, v) for k, v in e.get("writes", ())]) for e in decoded.writes]
 
 
-def fold(topo: Topology, values: dict[str, Any], parent: DecodedCheckpoint | None, child: DecodedCheckpoint) -> dict[str, Any]:
+def fold(
+    topo: Topology, values: dict[str, Any], parent: DecodedCheckpoint | None, child: DecodedCheckpoint
+) -> dict[str, Any]:
     """The state at ``child`` given the state at its parent."""
     ran = pull_nodes(parent.next) if parent is not None and child.record.source == "loop" else []
     return apply_step(topo, values, ran, step_writes(child), check=False)
