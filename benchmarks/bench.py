@@ -41,11 +41,12 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Annotated, Any, TypedDict
 
-import tether
 from langgraph.checkpoint.sqlite import SqliteSaver as LGSqliteSaver
 from langgraph.graph import END as LG_END
 from langgraph.graph import START as LG_START
 from langgraph.graph import StateGraph as LGStateGraph
+
+import tether
 
 NODES = 10
 ITEM_BYTES = 100
@@ -422,13 +423,10 @@ def summarize(thr: dict[str, Any], sto: dict[str, Any], p: Params) -> tuple[dict
         / thr[LG_SQLITE_SYNC.key]["steps_per_s"],
         "tether_normal_over_langgraph_sqlite_durability_sync": thr[TETHER_NORMAL.key]["steps_per_s"]
         / thr[LG_SQLITE_SYNC.key]["steps_per_s"],
-        "tether_over_langgraph_no_checkpointer": thr[TETHER_NONE.key]["steps_per_s"]
-        / thr[LG_NONE.key]["steps_per_s"],
+        "tether_over_langgraph_no_checkpointer": thr[TETHER_NONE.key]["steps_per_s"] / thr[LG_NONE.key]["steps_per_s"],
         "tether_full_same_thread_over_langgraph_sqlite_same_thread": thr[TETHER_FULL.key]["same_thread_steps_per_s"]
         / thr[LG_SQLITE.key]["same_thread_steps_per_s"],
-        "tether_normal_same_thread_over_langgraph_sqlite_same_thread": thr[TETHER_NORMAL.key][
-            "same_thread_steps_per_s"
-        ]
+        "tether_normal_same_thread_over_langgraph_sqlite_same_thread": thr[TETHER_NORMAL.key]["same_thread_steps_per_s"]
         / thr[LG_SQLITE.key]["same_thread_steps_per_s"],
     }
     last = {key: entry["runs"][-1] for key, entry in sto.items()}
@@ -444,29 +442,51 @@ def summarize(thr: dict[str, Any], sto: dict[str, Any], p: Params) -> tuple[dict
 
     def target(name: str, value: float, goal: str, ok: bool | None, unit: str = "") -> None:
         targets.append(
-            {"name": name, "value": value, "unit": unit, "target": goal, "pass": ok,
-             "status": "INFO" if ok is None else ("PASS" if ok else "MISS")}
+            {
+                "name": name,
+                "value": value,
+                "unit": unit,
+                "target": goal,
+                "pass": ok,
+                "status": "INFO" if ok is None else ("PASS" if ok else "MISS"),
+            }
         )
 
     for key, label in ((TETHER_FULL.key, "FULL, same setting"), (TETHER_NORMAL.key, "NORMAL default")):
         r = thr[key]["steps_per_s"] / lg
-        target(f"steps/s Tether {label} / LangGraph SqliteSaver", r, f">= {TARGET_SPEEDUP:g}x",
-               r >= TARGET_SPEEDUP, "x")
+        target(
+            f"steps/s Tether {label} / LangGraph SqliteSaver", r, f">= {TARGET_SPEEDUP:g}x", r >= TARGET_SPEEDUP, "x"
+        )
     for key, label in (
         (TETHER_NORMAL.key, "NORMAL"),
         (TETHER_FULL.key, "FULL"),
         ("tether_sqlite_normal_uuid_thread", "NORMAL, UUID thread id"),
     ):
         b = last[key]["bytes_total"]
-        target(f"bytes on disk after {horizon} turns, Tether {label}{note}", b,
-               f"<= {TARGET_BYTES / 1e6:g} MB", b <= TARGET_BYTES, "B")
+        target(
+            f"bytes on disk after {horizon} turns, Tether {label}{note}",
+            b,
+            f"<= {TARGET_BYTES / 1e6:g} MB",
+            b <= TARGET_BYTES,
+            "B",
+        )
     for key, label in ((TETHER_NORMAL.key, "NORMAL"), (TETHER_FULL.key, "FULL")):
         r = last[key]["end_over_start"]
-        target(f"time per turn end/start ({horizon} turns), Tether {label}", r,
-               f"<= {TARGET_TURN_RATIO:g}x", r <= TARGET_TURN_RATIO, "x")
+        target(
+            f"time per turn end/start ({horizon} turns), Tether {label}",
+            r,
+            f"<= {TARGET_TURN_RATIO:g}x",
+            r <= TARGET_TURN_RATIO,
+            "x",
+        )
     b = last[LG_SQLITE.key]["bytes_total"]
-    target(f"bytes on disk after {horizon} turns, LangGraph SqliteSaver{note}", b,
-           f"reference ~{LANGGRAPH_REFERENCE_BYTES / 1e6:g} MB", None, "B")
+    target(
+        f"bytes on disk after {horizon} turns, LangGraph SqliteSaver{note}",
+        b,
+        f"reference ~{LANGGRAPH_REFERENCE_BYTES / 1e6:g} MB",
+        None,
+        "B",
+    )
     r = last[LG_SQLITE.key]["end_over_start"]
     target(f"time per turn end/start ({horizon} turns), LangGraph SqliteSaver", r, "reference", None, "x")
     return ratios, targets
@@ -547,13 +567,15 @@ def report(out: Out, result: dict[str, Any]) -> None:
     out.line(f"LangGraph SqliteSaver source sets: {'; '.join(meta['langgraph_pragma_statements']) or '(none found)'}")
     for key in (LG_SQLITE.key, TETHER_FULL.key, TETHER_NORMAL.key):
         pr = thr[key]["pragmas"]
-        out.line(f"  PRAGMA on {thr[key]['label']} connection: journal_mode={pr['journal_mode']}, "
-                 f"synchronous={pr['synchronous']}")
+        out.line(
+            f"  PRAGMA on {thr[key]['label']} connection: journal_mode={pr['journal_mode']}, "
+            f"synchronous={pr['synchronous']}"
+        )
     out.line()
 
     lg = thr[LG_SQLITE.key]["steps_per_s"]
     rows = []
-    for key, e in thr.items():
+    for e in thr.values():
         stm = e.get("statements_per_invocation")
         commits = str(stm.get("COMMIT", 0)) if stm else "-"
         same = e.get("same_thread_steps_per_s")
@@ -572,20 +594,33 @@ def report(out: Out, result: dict[str, Any]) -> None:
     out.table(
         f"(a) Steps/s, {NODES}-node linear graph, each invocation on a new thread "
         f"(median of {p['rounds']} rounds x {p['invocations']} invocations; best round beside)",
-        ["configuration", "steps/s", "best", "ms/invoke", "steps/s 1 thread", "1 thread/new", "commits/invoke",
-         "vs LG SqliteSaver"],
+        [
+            "configuration",
+            "steps/s",
+            "best",
+            "ms/invoke",
+            "steps/s 1 thread",
+            "1 thread/new",
+            "commits/invoke",
+            "vs LG SqliteSaver",
+        ],
         rows,
     )
     r = result["ratios"]
-    out.line(f"Tether FULL / LangGraph SqliteSaver (both synchronous FULL): {r['tether_full_over_langgraph_sqlite']:.2f}x"
-             f"   [target >= {TARGET_SPEEDUP:g}x]")
-    out.line(f"Tether NORMAL (default) / LangGraph SqliteSaver:               {r['tether_normal_over_langgraph_sqlite']:.2f}x"
-             f"   [target >= {TARGET_SPEEDUP:g}x]")
-    out.line(f"Same, against LangGraph durability='sync': FULL {r['tether_full_over_langgraph_sqlite_durability_sync']:.2f}x,"
-             f" NORMAL {r['tether_normal_over_langgraph_sqlite_durability_sync']:.2f}x")
-    out.line(f"Same, all invocations on one thread: FULL "
-             f"{r['tether_full_same_thread_over_langgraph_sqlite_same_thread']:.2f}x, NORMAL "
-             f"{r['tether_normal_same_thread_over_langgraph_sqlite_same_thread']:.2f}x")
+    goal = f"[target >= {TARGET_SPEEDUP:g}x]"
+    full, normal = r["tether_full_over_langgraph_sqlite"], r["tether_normal_over_langgraph_sqlite"]
+    out.line(f"Tether FULL / LangGraph SqliteSaver (both synchronous FULL): {full:6.2f}x   {goal}")
+    out.line(f"Tether NORMAL (default) / LangGraph SqliteSaver:             {normal:6.2f}x   {goal}")
+    full, normal = (
+        r["tether_full_over_langgraph_sqlite_durability_sync"],
+        r["tether_normal_over_langgraph_sqlite_durability_sync"],
+    )
+    out.line(f"Same, against LangGraph durability='sync': FULL {full:.2f}x, NORMAL {normal:.2f}x")
+    out.line(
+        f"Same, all invocations on one thread: FULL "
+        f"{r['tether_full_same_thread_over_langgraph_sqlite_same_thread']:.2f}x, NORMAL "
+        f"{r['tether_normal_same_thread_over_langgraph_sqlite_same_thread']:.2f}x"
+    )
     out.line(f"No checkpointer, Tether / LangGraph: {r['tether_over_langgraph_no_checkpointer']:.2f}x")
     out.line()
 
@@ -609,15 +644,30 @@ def report(out: Out, result: dict[str, Any]) -> None:
     out.table(
         f"(b) Storage growth: one 100-byte item appended per turn, same thread "
         f"(sizes after closing; turn times = median of first / last {w} turns)",
-        ["configuration", "turns", "on disk", "db / wal / shm", "B/turn", "ms/turn start", "ms/turn end", "end/start",
-         "wall s"],
+        [
+            "configuration",
+            "turns",
+            "on disk",
+            "db / wal / shm",
+            "B/turn",
+            "ms/turn start",
+            "ms/turn end",
+            "end/start",
+            "wall s",
+        ],
         rows,
     )
     out.line(f"Thread ids: {STORAGE_THREAD_ID!r} unless marked UUID (36 characters); every checkpoint row stores it.")
-    out.line(f"Targets: Tether <= {TARGET_BYTES / 1e6:g} MB (1 MB = 1,000,000 B) after 1,000 turns; Tether end/start <= "
-             f"{TARGET_TURN_RATIO:g}x; LangGraph reference ~{LANGGRAPH_REFERENCE_BYTES / 1e6:g} MB after 1,000 turns")
-    out.line(f"LangGraph / Tether bytes on disk at {p['horizons'][-1]} turns: NORMAL "
-             f"{r['langgraph_bytes_over_tether_normal_bytes']:,.0f}x, FULL {r['langgraph_bytes_over_tether_full_bytes']:,.0f}x")
+    out.line(
+        f"Targets: Tether <= {TARGET_BYTES / 1e6:g} MB (1 MB = 1,000,000 B) after 1,000 turns; "
+        f"Tether end/start <= {TARGET_TURN_RATIO:g}x; "
+        f"LangGraph reference ~{LANGGRAPH_REFERENCE_BYTES / 1e6:g} MB after 1,000 turns"
+    )
+    out.line(
+        f"LangGraph / Tether bytes on disk at {p['horizons'][-1]} turns: "
+        f"NORMAL {r['langgraph_bytes_over_tether_normal_bytes']:,.0f}x, "
+        f"FULL {r['langgraph_bytes_over_tether_full_bytes']:,.0f}x"
+    )
     out.line()
 
     out.table(
@@ -633,14 +683,13 @@ def report(out: Out, result: dict[str, Any]) -> None:
 def filesystem_of(path: str) -> str:
     path = os.path.realpath(path)
     best, fs = "", "unknown"
-    with contextlib.suppress(OSError):
-        with open("/proc/mounts") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 3:
-                    mnt = parts[1].replace("\\040", " ")
-                    if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) > len(best):
-                        best, fs = mnt, parts[2]
+    with contextlib.suppress(OSError), open("/proc/mounts") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 3:
+                mnt = parts[1].replace("\\040", " ")
+                if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) > len(best):
+                    best, fs = mnt, parts[2]
     return fs
 
 

@@ -7,6 +7,7 @@
     │   ├── GraphRecursionError    the run took more steps than its recursion_limit
     │   ├── ThreadBusyError        another run holds the thread
     │   ├── InvalidResumeError     Command(resume=…) does not match what the thread waits for
+    │   ├── EmptyInputError        nothing to run: no input and no checkpoint to continue from
     │   └── ConfigError            the call's config lacks what the graph needs (thread_id…)
     ├── CheckpointError            storage could not be read or written
     │   ├── SchemaVersionError     the database was written by an unknown schema version
@@ -23,6 +24,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointNotFoundError",
     "ConfigError",
+    "EmptyInputError",
     "GraphBuildError",
     "GraphRecursionError",
     "GraphRuntimeError",
@@ -65,6 +67,10 @@ class InvalidResumeError(GraphRuntimeError, ValueError):
 
 class ConfigError(GraphRuntimeError, ValueError):
     """The call's config lacks something the run needs, such as ``thread_id``."""
+
+
+class EmptyInputError(GraphRuntimeError, ValueError):
+    """A run was asked to continue a thread that has nothing to continue."""
 
 
 class CheckpointError(TetherError):

@@ -104,7 +104,7 @@ def test_threads_and_namespaces_are_separate(saver: BaseCheckpointSaver) -> None
     assert summaries == {("a", ""): 2, ("b", ""): 3, ("a", "sub"): 1}
 
 
-def test_pending_writes_upsert_and_are_dropped_when_the_step_commits(saver: BaseCheckpointSaver) -> None:
+def test_pending_results_are_dropped_when_the_step_commits_interrupts_kept(saver: BaseCheckpointSaver) -> None:
     (root,) = chain_of(saver, 1)
     cid = root.checkpoint_id
     saver.put_pending("t", "", cid, [PendingWrite(task_id="x", kind="result", value="1")])
@@ -122,7 +122,8 @@ def test_pending_writes_upsert_and_are_dropped_when_the_step_commits(saver: Base
     saver.put(record("t", cid, 0, source="update"))
     assert len(saver.pending("t", "", cid)) == 2
     saver.put(record("t", cid, 0, source="loop"))
-    assert saver.pending("t", "", cid) == []
+    # the result is now in the new checkpoint's writes; the interrupt stays as history
+    assert [(p.task_id, p.kind) for p in saver.pending("t", "", cid)] == [("y", "interrupt")]
 
 
 def test_forks_keep_both_branches(saver: BaseCheckpointSaver) -> None:

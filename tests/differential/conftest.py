@@ -23,6 +23,7 @@ import langgraph.errors as lg_errors
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver as LGInMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver as LGSqliteSaver
+from langgraph.config import get_stream_writer as lg_get_stream_writer
 from langgraph.graph import END as LG_END
 from langgraph.graph import START as LG_START
 from langgraph.graph import StateGraph as LGStateGraph
@@ -59,6 +60,7 @@ class Lib:
     Interrupt: Any
     GraphRecursionError: type[BaseException]
     InvalidUpdateError: type[BaseException]
+    get_stream_writer: Callable[[], Any]
     calls: Counter[str] = field(default_factory=Counter)
     log: list[Any] = field(default_factory=list)
 
@@ -83,6 +85,7 @@ LANGGRAPH = Lib(
     Interrupt=LGInterrupt,
     GraphRecursionError=lg_errors.GraphRecursionError,
     InvalidUpdateError=lg_errors.InvalidUpdateError,
+    get_stream_writer=lg_get_stream_writer,
 )
 
 TETHER = Lib(
@@ -98,6 +101,7 @@ TETHER = Lib(
     Interrupt=TTInterrupt,
     GraphRecursionError=tt_errors.GraphRecursionError,
     InvalidUpdateError=tt_errors.InvalidUpdateError,
+    get_stream_writer=tether.get_stream_writer,
 )
 
 LIBS = (LANGGRAPH, TETHER)
@@ -224,6 +228,8 @@ def outcome(fn: Callable[[], Any], lib: Lib) -> Any:
     except lib.InvalidUpdateError:
         return ("raised", "InvalidUpdateError")
     except Exception as exc:
+        if type(exc).__module__.startswith(("tether", "langgraph")):
+            return ("raised", type(exc).__name__)  # the libraries word their own errors differently
         return ("raised", type(exc).__name__, str(exc))
 
 
@@ -273,18 +279,27 @@ class Differential:
         drive: Callable[[Lib, Any], Any],
         *,
         saver: str | dict[str, str] | None = None,
+        peer_saver: str | None = None,
         **compile_kwargs: Any,
     ) -> dict[str, Any]:
         """Run build+drive on each library; return ``{lib name: observation}``.
 
-        ``saver`` is a checkpointer kind ("memory", "sqlite") for both libraries, or a
-        ``{lib name: kind}`` mapping (LangGraph's sync SqliteSaver cannot run async graphs).
+        ``saver`` is Tether's checkpointer kind ("memory" or "sqlite"); LangGraph, the
+        reference, runs on its InMemorySaver unless ``peer_saver`` names another kind.
+        (LangGraph's own SqliteSaver reports a different ``next`` in the history of a cyclic
+        graph with a join than its InMemorySaver does, so memory is the reference.) A
+        ``{lib name: kind}`` mapping sets both explicitly.
         """
         seen: dict[str, Any] = {}
         for base in LIBS:
             lib = base.fresh()
             kwargs = dict(compile_kwargs)
-            kind = saver.get(lib.name) if isinstance(saver, dict) else saver
+            if isinstance(saver, dict):
+                kind = saver.get(lib.name)
+            elif saver is None or lib.is_tether:
+                kind = saver
+            else:
+                kind = peer_saver or "memory"
             if kind is not None:
                 kwargs["checkpointer"] = self.savers(lib, kind)
             graph = build(lib, **kwargs)
@@ -297,10 +312,11 @@ class Differential:
         drive: Callable[[Lib, Any], Any],
         *,
         saver: str | dict[str, str] | None = None,
+        peer_saver: str | None = None,
         **compile_kwargs: Any,
     ) -> Any:
         """Assert both libraries observe the same; return the (LangGraph) observation."""
-        seen = self.observe(build, drive, saver=saver, **compile_kwargs)
+        seen = self.observe(build, drive, saver=saver, peer_saver=peer_saver, **compile_kwargs)
         assert seen["tether"] == seen["langgraph"], "Tether diverges from LangGraph"
         return seen["langgraph"]
 

@@ -10,7 +10,7 @@ import pytest
 from .conftest import Lib, norm, outcome, thread
 
 
-class Counter_(TypedDict):
+class CounterState(TypedDict):
     n: int
     trail: Annotated[list[str], operator.add]
 
@@ -48,13 +48,13 @@ def run_plain(lib: Lib, graph: Any, inp: Any, config: Any = None) -> dict[str, A
 
 def linear(lib: Lib, **kw: Any) -> Any:
     def step(name: str, inc: int) -> Any:
-        def node(state: Counter_) -> dict[str, Any]:
+        def node(state: CounterState) -> dict[str, Any]:
             lib.calls[name] += 1
             return {"n": state["n"] + inc, "trail": [name]}
 
         return node
 
-    g = lib.StateGraph(Counter_)
+    g = lib.StateGraph(CounterState)
     g.add_node("first", step("first", 1))
     g.add_node("second", step("second", 10))
     g.add_node("third", step("third", 100))
@@ -92,13 +92,13 @@ def test_linear_with_checkpointer_threads(diff, saver_kind):
 
 def test_add_sequence_functions_and_tuples(diff):
     def build(lib, **kw):
-        def alpha(state: Counter_):
+        def alpha(state: CounterState):
             return {"n": state["n"] * 2, "trail": ["alpha"]}
 
-        def beta(state: Counter_):
+        def beta(state: CounterState):
             return {"n": state["n"] + 3, "trail": ["beta"]}
 
-        g = lib.StateGraph(Counter_)
+        g = lib.StateGraph(CounterState)
         g.add_sequence([alpha, ("gamma", lambda s: {"trail": ["gamma"]}), beta])
         g.add_edge(lib.START, "alpha")
         g.add_edge("beta", lib.END)
@@ -369,6 +369,25 @@ def config_graph(lib: Lib, **kw: Any) -> Any:
 def test_nodes_and_routers_read_config(diff, configurable):
     config = {"configurable": configurable}
     diff.compare(config_graph, lambda lib, g: run_plain(lib, g, {"a": 1}, config))
+
+
+def test_node_config_has_configurable_without_call_config(diff):
+    """A node taking ``config`` can read ``config["configurable"]`` even when invoke got no config."""
+    diff.compare(config_graph, lambda lib, g: run_plain(lib, g, {"a": 1}))
+
+
+def test_node_config_carries_call_metadata_and_tags(diff):
+    def build(lib, **kw):
+        def peek(state: Plain, config):
+            return {"b": f"{config.get('metadata', {}).get('who')}|{sorted(config.get('tags', []))}"}
+
+        g = lib.StateGraph(Plain)
+        g.add_node("peek", peek)
+        g.add_edge(lib.START, "peek")
+        g.add_edge("peek", lib.END)
+        return g.compile(**kw)
+
+    diff.compare(build, lambda lib, g: g.invoke({}, {"metadata": {"who": "me"}, "tags": ["t2", "t1"]}))
 
 
 def test_config_with_thread_and_extra_keys(diff, saver_kind):

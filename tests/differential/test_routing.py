@@ -161,7 +161,9 @@ def test_join_waits_across_a_loop(diff):
         g.add_node("done", node(lib, "done"))
         g.add_edge(lib.START, "fast")
         g.add_edge(lib.START, "slow")
-        g.add_conditional_edges("slow", lambda s: "slow" if s["best"] < 3 else "ready", {"slow": "slow", "ready": "done"})
+        g.add_conditional_edges(
+            "slow", lambda s: "slow" if s["best"] < 3 else "ready", {"slow": "slow", "ready": "done"}
+        )
         g.add_edge(["fast", "slow"], "done")
         g.add_edge("done", lib.END)
         return g.compile(**kw)
@@ -190,9 +192,7 @@ def cond_graph(router_kind: str, map_kind: str):
             g.add_node(name, node(lib, name))
         g.add_edge(lib.START, "decide")
         if map_kind == "dict":
-            g.add_conditional_edges(
-                "decide", router, {"to_x": "x", "to_y": "y", "to_z": "z", "finish": lib.END}
-            )
+            g.add_conditional_edges("decide", router, {"to_x": "x", "to_y": "y", "to_z": "z", "finish": lib.END})
         elif map_kind == "list":
             g.add_conditional_edges("decide", router, ["x", "y", "z", lib.END])
         else:
@@ -216,7 +216,7 @@ def cond_graph(router_kind: str, map_kind: str):
         ("dict", "end"),
         ("list", "z"),
         ("list", ["x", "y", "z"]),
-        ("list", lib_end := "__end__"),
+        ("list", "__end__"),
     ],
 )
 def test_conditional_edges_variants(diff, map_kind, route):
@@ -300,6 +300,7 @@ def test_two_conditional_edges_and_plain_edge_from_one_node(diff):
         for name in ("a", "b", "c", "d"):
             g.add_node(name, node(lib, name))
         g.add_edge(lib.START, "a")
+
         def always_b(state: Fan) -> str:
             return "b"
 
@@ -313,7 +314,10 @@ def test_two_conditional_edges_and_plain_edge_from_one_node(diff):
             g.add_edge(name, lib.END)
         return g.compile(**kw)
 
-    diff.compare(build, lambda lib, g: (observe(lib, g, {"route": 1}, ordered=False), observe(lib, g, {}, ordered=False)))
+    def drive(lib, g):
+        return observe(lib, g, {"route": 1}, ordered=False), observe(lib, g, {}, ordered=False)
+
+    diff.compare(build, drive)
 
 
 def test_router_returning_literal_annotation(diff):
@@ -469,7 +473,8 @@ def test_send_recursive_fan_out(diff):
         def split(job: Job):
             lib.calls["split"] += 1
             children = [lib.Send("split", {"subject": job["subject"] + c, "n": job["n"] - 1}) for c in "LR"]
-            return lib.Command(update={"results": [f"{job['subject']}:{job['n']}"]}, goto=children if job["n"] > 0 else [])
+            update = {"results": [f"{job['subject']}:{job['n']}"]}
+            return lib.Command(update=update, goto=children if job["n"] > 0 else [])
 
         g = lib.StateGraph(MapState)
         g.add_node("split", split)
@@ -622,3 +627,69 @@ def test_two_writers_to_plain_channel_in_one_step(diff):
         return g.compile(**kw)
 
     diff.compare(build, lambda lib, g: outcome(lambda: g.invoke({}), lib)[:2])
+
+
+def test_path_map_with_bool_keys(diff):
+    def build(lib, **kw):
+        g = lib.StateGraph(Fan)
+        g.add_node("check", node(lib, "check"))
+        g.add_node("yes", node(lib, "yes"))
+        g.add_edge(lib.START, "check")
+        g.add_conditional_edges("check", lambda s: s.get("route") == "go", {True: "yes", False: lib.END})
+        g.add_edge("yes", lib.END)
+        return g.compile(**kw)
+
+    diff.compare(build, lambda lib, g: (observe(lib, g, {"route": "go"}), observe(lib, g, {"route": "stop"})))
+
+
+class Totals(TypedDict, total=False):
+    total: Annotated[int, operator.add]
+    names: Annotated[list[str], operator.add]
+    best: Annotated[int, keep_max]
+
+
+def test_reducer_channels_start_from_their_zero(diff, saver_kind):
+    """Reducer keys absent from the input start empty (0, []) and fold every write."""
+
+    def build(lib, **kw):
+        g = lib.StateGraph(Totals)
+        g.add_node("p", lambda s: {"total": 2, "names": ["p"], "best": 3})
+        g.add_node("q", lambda s: {"total": 5, "best": 1})
+        g.add_node("r", lambda s: {"total": s["total"], "names": [str(s["total"])]})
+        g.add_edge(lib.START, "p")
+        g.add_edge(lib.START, "q")
+        g.add_edge(["p", "q"], "r")
+        g.add_edge("r", lib.END)
+        return g.compile(**kw)
+
+    def drive(lib, g):
+        out = [norm(g.invoke({}, thread())), norm(g.invoke({"total": 100}, thread()))]
+        return out, norm(g.get_state(thread()).values)
+
+    obs = diff.compare(build, drive, saver=saver_kind)
+    assert obs[0][0]["total"] == 14
+
+
+def test_get_state_tasks_for_send_and_command(diff, saver_kind):
+    """Pending Send tasks and Command goto targets show up in get_state().next and .tasks."""
+
+    def build(lib, **kw):
+        def plan(state: MapState):
+            goto = [lib.Send("work", {"subject": "s1", "n": 1}), "audit"]
+            return lib.Command(update={"results": ["plan"]}, goto=goto)
+
+        g = lib.StateGraph(MapState)
+        g.add_node("plan", plan)
+        g.add_node("work", lambda job: {"results": [job["subject"]]})
+        g.add_node("audit", lambda s: {"results": ["audit"]})
+        g.add_edge(lib.START, "plan")
+        g.add_edge("work", lib.END)
+        g.add_edge("audit", lib.END)
+        return g.compile(**kw)
+
+    def drive(lib, g):
+        g.invoke({"subjects": []}, thread(), interrupt_after=["plan"])
+        snap = g.get_state(thread())
+        return sorted(snap.next), sorted(t.name for t in snap.tasks), sorted(g.invoke(None, thread())["results"])
+
+    diff.compare(build, drive, saver=saver_kind)

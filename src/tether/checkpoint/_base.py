@@ -151,6 +151,10 @@ class BaseCheckpointSaver(ABC):
         """A thread's checkpoints, newest first, without snapshots."""
 
     @abstractmethod
+    def first_child(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> CheckpointRecord | None:
+        """The oldest ``loop`` checkpoint whose parent is ``checkpoint_id``: what its tasks produced."""
+
+    @abstractmethod
     def pending(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> builtins.list[PendingWrite]:
         """Pending writes recorded against a checkpoint."""
 
@@ -161,8 +165,9 @@ class BaseCheckpointSaver(ABC):
     # -- writing --------------------------------------------------------------------
     @abstractmethod
     def put(self, record: CheckpointRecord) -> None:
-        """Commit a checkpoint atomically, with its snapshot, and drop the pending writes
-        of its parent (they are now part of ``record.writes``)."""
+        """Commit a checkpoint atomically, with its snapshot. A ``loop`` checkpoint also drops
+        its parent's pending results and errors (now part of ``record.writes``); interrupt and
+        resume records stay, as the history of what was asked and answered."""
 
     @abstractmethod
     def put_pending(

@@ -18,6 +18,8 @@ from tether.checkpoint._base import (
 
 __all__ = ["InMemorySaver", "MemorySaver"]
 
+_CONSUMED = ("result", "error", "input")  # folded into the next checkpoint; interrupts stay as history
+
 
 class InMemorySaver(BaseCheckpointSaver):
     """Keeps the same log and snapshots as the database stores, in dictionaries.
@@ -66,6 +68,12 @@ class InMemorySaver(BaseCheckpointSaver):
             if before is None or cid < before:
                 yield dataclasses.replace(records[cid], snapshot=None)
 
+    def first_child(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> CheckpointRecord | None:
+        with self._lock:
+            records = self._records.get((thread_id, checkpoint_ns), {})
+            children = [r for r in records.values() if r.parent_id == checkpoint_id and r.source == "loop"]
+        return dataclasses.replace(min(children, key=lambda r: r.checkpoint_id), snapshot=None) if children else None
+
     def pending(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> builtins.list[PendingWrite]:
         with self._lock:
             return self._pending_of(thread_id, checkpoint_ns, checkpoint_id)
@@ -89,7 +97,9 @@ class InMemorySaver(BaseCheckpointSaver):
         with self._lock:
             self._records.setdefault((record.thread_id, record.checkpoint_ns), {})[record.checkpoint_id] = record
             if record.parent_id is not None and record.source == "loop":
-                self._pending.pop((record.thread_id, record.checkpoint_ns, record.parent_id), None)
+                bucket = self._pending.get((record.thread_id, record.checkpoint_ns, record.parent_id), {})
+                for key in [k for k in bucket if k[1] in _CONSUMED]:
+                    del bucket[key]
 
     def put_pending(
         self, thread_id: str, checkpoint_ns: str, checkpoint_id: str, writes: Sequence[PendingWrite]

@@ -170,6 +170,15 @@ class SqliteSaver(BaseCheckpointSaver):
         ).fetchall()
         return [PendingWrite(task_id=r[0], kind=r[1], value=r[2]) for r in rows]
 
+    def first_child(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> CheckpointRecord | None:
+        with self._lock, self._translate(f"reading thread {thread_id!r}"):
+            row = self.conn.execute(  # children are newer: walk the key forward from the parent
+                f"SELECT {_COLUMNS} FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ?"
+                " AND checkpoint_id > ? AND parent_id = ? AND source = 'loop' ORDER BY checkpoint_id LIMIT 1",
+                (thread_id, checkpoint_ns, checkpoint_id, checkpoint_id),
+            ).fetchone()
+        return _record(row) if row else None
+
     def pending(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> builtins.list[PendingWrite]:
         with self._lock, self._translate(f"reading pending writes of thread {thread_id!r}"):
             return self._pending(thread_id, checkpoint_ns, checkpoint_id)
@@ -242,8 +251,9 @@ class SqliteSaver(BaseCheckpointSaver):
                     (r.thread_id, r.checkpoint_ns, r.checkpoint_id, r.snapshot),
                 )
             if r.parent_id is not None and r.source == "loop":
-                conn.execute(
-                    "DELETE FROM pending_writes WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?",
+                conn.execute(  # results and errors are now in r.writes; interrupts stay as history
+                    "DELETE FROM pending_writes WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
+                    " AND kind IN ('result', 'error', 'input')",
                     (r.thread_id, r.checkpoint_ns, r.parent_id),
                 )
 

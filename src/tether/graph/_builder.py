@@ -170,6 +170,8 @@ class StateGraph:
             if not isinstance(node, str):
                 raise GraphBuildError(f"node name must be a string, got {type(node).__name__}")
             name = node
+        if hasattr(action, "builder") and hasattr(action, "invoke") and hasattr(action, "topology"):
+            action = _SubgraphNode(action, name, self.channels)
         if not callable(action):
             raise GraphBuildError(f"node {name!r}: expected a function, got {type(action).__name__}")
         if name in _RESERVED:
@@ -178,7 +180,9 @@ class StateGraph:
             raise GraphBuildError(f"node name {name!r} must be non-empty and contain no ':' or '|'")
         if name in self.nodes:
             raise GraphBuildError(f"node {name!r} is already in the graph; node names must be unique")
-        schema_cls = input_schema or ignored.pop("input", None) or _first_param_schema(action)
+        schema_cls = input_schema or ignored.pop("input", None)
+        if schema_cls is None and not isinstance(action, _SubgraphNode):
+            schema_cls = _first_param_schema(action)
         node_schema = self.state_schema
         if schema_cls is not None and schema_cls is not self.state_schema.cls:
             try:
@@ -301,7 +305,7 @@ class StateGraph:
             if name != "*" and name not in self.nodes:
                 raise GraphBuildError(f"interrupt names unknown node {name!r}{self._did_you_mean(name)}")
         successors = self._successors()
-        if not successors[START]:
+        if not successors[START] and START not in successors["*"]:
             raise GraphBuildError(
                 "the graph has no entry point: add an edge from START, e.g. graph.add_edge(START, 'first_node')"
             )
@@ -388,6 +392,31 @@ class StateGraph:
             interrupt_after=after,
             name=name or "graph",
         )
+
+
+class _SubgraphNode:
+    """A compiled graph used as a node: runs it on the parent's state, returns its output as the update.
+
+    With a checkpointer of its own, the subgraph keeps its checkpoints in the parent's thread
+    under the namespace ``<node name>``.
+    """
+
+    def __init__(self, graph: Any, name: str, parent_keys: dict[str, Channel]) -> None:
+        self.graph = graph
+        self.__name__ = name
+        self.parent_keys = parent_keys  # the parent's channels (the same dict, filled as the graph grows)
+
+    def _config(self, config: dict[str, Any]) -> dict[str, Any]:
+        configurable = {k: v for k, v in (config.get("configurable") or {}).items() if k != "checkpoint_id"}
+        parent_ns = configurable.get("checkpoint_ns") or ""
+        configurable["checkpoint_ns"] = f"{parent_ns}|{self.__name__}" if parent_ns else self.__name__
+        return {**config, "configurable": configurable}
+
+    def __call__(self, state: Any, config: dict[str, Any]) -> Any:
+        out = self.graph.invoke(state, self._config(config))
+        if isinstance(out, dict):  # keys the parent does not have stay inside the subgraph
+            out = {k: v for k, v in out.items() if k in self.parent_keys and k != "__interrupt__"}
+        return out
 
 
 def _interrupt_list(value: Sequence[str] | str | None) -> tuple[str, ...]:

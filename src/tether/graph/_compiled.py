@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CompiledStateGraph"]
 
-DEFAULT_RECURSION_LIMIT = 10_000
+DEFAULT_RECURSION_LIMIT = 10_007  # LangGraph 1.2's default, so ported loops behave the same
 _STREAM_MODES = {"values", "updates", "debug", "checkpoints", "tasks", "custom"}
 
 
@@ -82,17 +82,18 @@ class CompiledStateGraph:
         return {k: c.initial() for k, c in self.builder.channels.items() if c.initial is not None}
 
     def output_values(self, values: dict[str, Any]) -> dict[str, Any]:
+        """What ``invoke`` returns: the output schema's keys."""
         return {k: _copy(values[k]) for k in self.builder.output_schema.keys if k in values}
 
+    def stream_values(self, values: dict[str, Any]) -> dict[str, Any]:
+        """What ``stream_mode="values"`` shows: every state key that has a value."""
+        return {k: _copy(v) for k, v in values.items() if k in self.builder.channels}
+
     def coerce_input(self, value: Any) -> dict[str, Any]:
+        """The run input as writes; keys outside the input schema are ignored, as in LangGraph."""
         data = self.builder.input_schema.coerce_input(value, what="graph input")
-        unknown = [k for k in data if k not in self.builder.channels]
-        if unknown:
-            raise InvalidUpdateError(
-                f"graph input has unknown key {unknown[0]!r}; the input schema has keys "
-                f"{', '.join(map(repr, self.builder.input_schema.keys))}"
-            )
-        return data
+        schema = self.builder.input_schema.channels
+        return {k: v for k, v in data.items() if k in schema}
 
     def node_input(self, task: Task, values: dict[str, Any]) -> Any:
         if task.node == START:
@@ -100,7 +101,7 @@ class CompiledStateGraph:
         return self.builder.nodes[task.node].input_schema.view(values)
 
     def checkpoint_event(
-        self, decoded: DecodedCheckpoint, values: dict[str, Any], config: RunnableConfig, *, parent_id: str | None
+        self, decoded: DecodedCheckpoint, values: dict[str, Any], config: dict[str, Any], *, parent_id: str | None
     ) -> dict[str, Any]:
         record = decoded.record
         tasks = tasks_from_specs(record.checkpoint_id, decoded.next)
@@ -113,7 +114,7 @@ class CompiledStateGraph:
             "tasks": [{"id": t.id, "name": t.node, "interrupts": (), "state": None} for t in tasks],
         }
 
-    def _config(self, config: RunnableConfig | None, checkpoint_id: str | None) -> RunnableConfig:
+    def _config(self, config: RunnableConfig | dict[str, Any] | None, checkpoint_id: str | None) -> RunnableConfig:
         configurable = dict((config or {}).get("configurable", {}))
         configurable.setdefault("checkpoint_ns", "")
         configurable["checkpoint_id"] = checkpoint_id
@@ -142,7 +143,7 @@ class CompiledStateGraph:
         interrupt_before: Sequence[str] | str | None,
         interrupt_after: Sequence[str] | str | None,
     ) -> RunLoop:
-        config = RunnableConfig(**(config or {}))
+        config = _with_defaults(config)
         modes = (stream_mode,) if isinstance(stream_mode, str) else tuple(stream_mode)
         for mode in modes:
             if mode not in _STREAM_MODES:
@@ -154,14 +155,15 @@ class CompiledStateGraph:
             )
         before = _names(interrupt_before) if interrupt_before is not None else self.interrupt_before
         after = _names(interrupt_after) if interrupt_after is not None else self.interrupt_after
-        return RunLoop(self, input, config, modes, before, after)  # type: ignore[arg-type]
+        single = isinstance(stream_mode, str)
+        return RunLoop(self, input, dict(config), modes, before, after, single_mode=single)
 
     def stream(
         self,
         input: Any,
         config: RunnableConfig | None = None,
         *,
-        stream_mode: str | Sequence[str] = "values",
+        stream_mode: str | Sequence[str] = "updates",
         interrupt_before: Sequence[str] | str | None = None,
         interrupt_after: Sequence[str] | str | None = None,
         **kwargs: Any,
@@ -184,14 +186,14 @@ class CompiledStateGraph:
         """Run the graph to the end (or to an interrupt) and return the final state."""
         loop = self._prepare(input, config, stream_mode, interrupt_before, interrupt_after)
         chunks = list(self._drive(loop))
-        return _invoke_result(stream_mode, chunks)
+        return self._invoke_result(loop, stream_mode, chunks)
 
     async def astream(
         self,
         input: Any,
         config: RunnableConfig | None = None,
         *,
-        stream_mode: str | Sequence[str] = "values",
+        stream_mode: str | Sequence[str] = "updates",
         interrupt_before: Sequence[str] | str | None = None,
         interrupt_after: Sequence[str] | str | None = None,
         **kwargs: Any,
@@ -212,7 +214,30 @@ class CompiledStateGraph:
     ) -> Any:
         loop = self._prepare(input, config, stream_mode, interrupt_before, interrupt_after)
         chunks = [c async for c in self._adrive(loop)]
-        return _invoke_result(stream_mode, chunks)
+        return self._invoke_result(loop, stream_mode, chunks)
+
+    def _invoke_result(self, loop: RunLoop, stream_mode: str, chunks: list[Any]) -> Any:
+        if stream_mode != "values":
+            return chunks
+        if not chunks or loop.final_values is None:
+            return None
+        out = self.output_values(loop.final_values)
+        last = chunks[-1]
+        if isinstance(last, dict) and INTERRUPT in last:
+            out[INTERRUPT] = list(last[INTERRUPT])
+        return out
+
+    def batch(
+        self, inputs: Sequence[Any], config: RunnableConfig | Sequence[RunnableConfig] | None = None, **kwargs: Any
+    ) -> list[Any]:
+        """``invoke`` each input (each with its own config, or one config for all)."""
+        return [self.invoke(i, c, **kwargs) for i, c in zip(inputs, _configs(config, len(inputs)), strict=True)]
+
+    async def abatch(
+        self, inputs: Sequence[Any], config: RunnableConfig | Sequence[RunnableConfig] | None = None, **kwargs: Any
+    ) -> list[Any]:
+        runs = (self.ainvoke(i, c, **kwargs) for i, c in zip(inputs, _configs(config, len(inputs)), strict=True))
+        return list(await asyncio.gather(*runs))
 
     # -- drivers: carry out the loop's effects ----------------------------------------------
     def _drive(self, loop: RunLoop) -> Iterator[Any]:
@@ -361,7 +386,8 @@ class CompiledStateGraph:
             )
         states, _ = rebuild(self.topology, loaded.chain, self.initial_values())
         decoded, values = states[-1]
-        return self._snapshot(config, decoded, values, loaded.pending, child=None)
+        child = saver.first_child(thread_id, ns, decoded.record.checkpoint_id)
+        return self._snapshot(config, decoded, values, loaded.pending, child=decode_record(child) if child else None)
 
     async def aget_state(self, config: RunnableConfig, *, subgraphs: bool = False) -> StateSnapshot:
         return await asyncio.to_thread(self.get_state, config)
@@ -391,7 +417,9 @@ class CompiledStateGraph:
         all_interrupts: list[Interrupt] = []
         for task in tasks:
             info = by_task.get(task.id, {})
-            interrupts = tuple(Interrupt(value=i["value"], id=i["id"]) for i in info.get("interrupt", ()))
+            interrupts: tuple[Interrupt, ...] = ()
+            if "result" not in info:  # a resumed task that finished no longer waits
+                interrupts = tuple(Interrupt(value=i["value"], id=i["id"]) for i in info.get("interrupt", ()))
             all_interrupts += interrupts
             result = None
             if "result" in info:
@@ -416,9 +444,7 @@ class CompiledStateGraph:
             )
         done_ids = {r.task.id for r in done_results}
         return StateSnapshot(
-            values=self.output_values(values)
-            if self.builder.output_schema is self.builder.state_schema
-            else {k: values[k] for k in self.builder.state_schema.keys if k in values},
+            values=self.stream_values(values),
             next=tuple(t.node for t in tasks if t.id not in done_ids),
             config=self._config(config, record.checkpoint_id),
             metadata=self._metadata(decoded),
@@ -460,7 +486,10 @@ class CompiledStateGraph:
                     states[d.record.checkpoint_id] = (d, v)
             _, values = states.pop(record.checkpoint_id)
             pending = saver.pending(thread_id, ns, record.checkpoint_id)
-            yield self._snapshot(config, decoded, values, pending, child=children.get(record.checkpoint_id))
+            child = children.get(record.checkpoint_id)
+            if child is None and count == 0 and (found := saver.first_child(thread_id, ns, record.checkpoint_id)):
+                child = decode_record(found)  # `before` cut the child off the page
+            yield self._snapshot(config, decoded, values, pending, child=child)
             if record.parent_id is not None and record.source == "loop":
                 children.setdefault(record.parent_id, decoded)
             count += 1
@@ -568,12 +597,18 @@ def _copy(value: Any) -> Any:
     return value.copy() if type(value) in (list, dict, set) else value
 
 
-def _invoke_result(stream_mode: str, chunks: list[Any]) -> Any:
-    if stream_mode != "values":
-        return chunks
-    if not chunks:
-        return None
-    last = chunks[-1]
-    if isinstance(last, dict) and INTERRUPT in last:
-        return {**last, INTERRUPT: list(last[INTERRUPT])}
-    return last
+def _with_defaults(config: RunnableConfig | None) -> RunnableConfig:
+    """A config nodes can rely on: ``configurable``, ``metadata``, ``tags`` always present."""
+    out: dict[str, Any] = dict(config or {})
+    out["configurable"] = dict(out.get("configurable") or {})
+    out.setdefault("metadata", {})
+    out.setdefault("tags", [])
+    out.setdefault("callbacks", None)
+    out.setdefault("recursion_limit", DEFAULT_RECURSION_LIMIT)
+    return out  # type: ignore[return-value]
+
+
+def _configs(config: RunnableConfig | Sequence[RunnableConfig] | None, n: int) -> list[RunnableConfig | None]:
+    if isinstance(config, (list, tuple)):
+        return list(config)
+    return [config] * n  # type: ignore[list-item]

@@ -17,14 +17,17 @@ from tether.checkpoint import _serde as serde
 from tether.checkpoint._base import CheckpointRecord, LoadedCheckpoint, PendingWrite, new_checkpoint_id
 from tether.errors import (
     CheckpointNotFoundError,
+    EmptyInputError,
     GraphRecursionError,
     GraphRuntimeError,
     InvalidResumeError,
+    InvalidUpdateError,
     SerializationError,
 )
 from tether.graph._algo import Task, TaskResult, apply_order, apply_step, plan_next, tasks_from_specs
-from tether.graph._state import DecodedCheckpoint, SnapshotPolicy, pull_nodes, rebuild
-from tether.types import START, Command, Interrupt
+from tether.graph._runner import update_pairs
+from tether.graph._state import INPUT_NODE, DecodedCheckpoint, SnapshotPolicy, pull_nodes, rebuild
+from tether.types import START, Command, Interrupt, Send
 
 if TYPE_CHECKING:
     from tether.graph._compiled import CompiledStateGraph
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["Call", "Emit", "Execute", "RunLoop"]
 
 INTERRUPT = "__interrupt__"
+COMMAND_KEY = "__command__"  # marks a Command given as the input of a fresh or finished thread
 
 
 @dataclass(slots=True)
@@ -92,12 +96,14 @@ class RunLoop:
         modes: tuple[str, ...],
         interrupt_before: tuple[str, ...],
         interrupt_after: tuple[str, ...],
+        *,
+        single_mode: bool = True,
     ) -> None:
         self.graph = graph
         self.input = input
         self.config = config
         self.modes = modes
-        self.single_mode = len(modes) == 1
+        self.single_mode = single_mode
         self.interrupt_before = interrupt_before
         self.interrupt_after = interrupt_after
         self.saver = graph.checkpointer
@@ -111,6 +117,8 @@ class RunLoop:
         self.persisted: set[str] = set()
         self.final_values: dict[str, Any] | None = None
         self.interrupted = False
+        self.pre: list[tuple[str, Any]] = []  # a Command(update=…) applied before the next step
+        self.input_goto: list[Any] = []  # and its goto, run after that step
 
     # -- emitting ---------------------------------------------------------------------
     def _emit(self, mode: str, payload: Any) -> Emit | None:
@@ -118,79 +126,91 @@ class RunLoop:
             return None
         return Emit(payload if self.single_mode else (mode, payload))
 
-    def _output(self, values: dict[str, Any]) -> dict[str, Any]:
-        return self.graph.output_values(values)
-
     # -- the run ------------------------------------------------------------------------
     def run(self) -> Generator[Effect, Any, None]:
         head = yield from self._load()
-        resume_map: dict[str, list[Any]] = {}
+        # LangGraph's rule: a call may go up to step `start + recursion_limit + 2`
+        stop = head.step + self.recursion_limit + 2
         cached: dict[str, TaskResult] = {}
-        waiting: dict[str, tuple[Interrupt, ...]] = {}
-        skip_before_check = False
+        resume_map: dict[str, list[Any]] = {}
+        continuing = self.input is None or isinstance(self.input, Command)
 
-        if isinstance(self.input, Command):
-            if self.input.update is not None or self.input.goto:
-                raise GraphRuntimeError(
-                    "Command(update=…/goto=…) as run input is not supported yet; use update_state() "
-                    "before resuming, or return a Command from a node"
+        if isinstance(self.input, Command) and (head.decoded is None or not head.decoded.next):
+            if self.input.resume is not None:
+                raise InvalidResumeError(f"thread {self.thread_id!r} is not waiting on an interrupt; nothing to resume")
+            head = yield from self._commit_input(head, command=self.input)
+            continuing = False
+        elif continuing:
+            if head.decoded is None:
+                raise EmptyInputError(
+                    f"thread {self.thread_id!r} has no checkpoint to continue from and no input was given; "
+                    "pass the graph's input to start it"
+                    if self.saver is not None
+                    else "no input given: pass the graph's input"
                 )
-            if head.decoded is None:
-                raise InvalidResumeError(f"thread {self.thread_id!r} has no checkpoint to resume")
-            cached, waiting, resume_map = self._pending_state(head)
-            resume_map = self._resolve_resume(head, waiting, resume_map)
-            yield Call(
-                "put_pending",
-                (
-                    self.thread_id,
-                    self.ns,
-                    head.id,
-                    [
-                        PendingWrite(task_id=tid, kind="resume", value=serde.dumps(vals))
-                        for tid, vals in resume_map.items()
-                    ],
-                ),
-            )
-            skip_before_check = True
-            yield from self._emit_values(head.values)
-        elif self.input is None:
-            if head.decoded is None:
-                return
-            if self.checkpoint_id is not None and head.id != self._newest_id:
+            if self.input is None and self.checkpoint_id is not None and head.id != self._newest_id:
                 head = yield from self._fork(head)
             else:
                 cached, waiting, resume_map = self._pending_state(head)
-            skip_before_check = True
+                if isinstance(self.input, Command):
+                    resume_map = yield from self._apply_command(head, waiting, resume_map)
+            yield from self._emit_checkpoint(head)
             yield from self._emit_values(head.values)
         else:
             head = yield from self._commit_input(head)
 
-        base_step = head.step
+        first = True
         while True:
-            tasks = tasks_from_specs(head.id or "", head.decoded.next if head.decoded else [])
-            if not tasks:
-                break
-            if head.step + 1 > base_step + self.recursion_limit + 1:
+            if head.step + 1 > stop:
                 raise GraphRecursionError(
                     f"recursion limit of {self.recursion_limit} reached without hitting a stop condition; "
                     "raise it with config={'recursion_limit': N} if the graph really needs more steps"
                 )
-            if not skip_before_check and self._matches(self.interrupt_before, tasks):
+            tasks = tasks_from_specs(head.id or "", head.decoded.next if head.decoded else [])
+            if not tasks:
+                break
+            if not (first and continuing) and self._matches(self.interrupt_before, tasks):
                 self.interrupted = True
                 if (e := self._emit("updates", {INTERRUPT: ()})) is not None:
                     yield e
                 return
-            skip_before_check = False
-            results = yield from self._execute(head, tasks, cached, waiting, resume_map)
+            first = False
+            results = yield from self._execute(head, tasks, cached, resume_map)
             if results is None:
                 return  # paused on interrupt(), or raised
             head = yield from self._commit_step(head, results)
-            cached, waiting, resume_map = {}, {}, {}
+            cached, resume_map, self.pre, self.input_goto = {}, {}, [], []
             if self._matches(self.interrupt_after, [r.task for r in results]) and head.decoded and head.decoded.next:
                 self.interrupted = True
                 if (e := self._emit("updates", {INTERRUPT: ()})) is not None:
                     yield e
                 return
+
+    def _apply_command(
+        self, head: Head, waiting: dict[str, tuple[Interrupt, ...]], resume: dict[str, list[Any]]
+    ) -> Generator[Effect, Any, dict[str, list[Any]]]:
+        """Record a Command given to a paused thread: resume values and an update applied first."""
+        assert isinstance(self.input, Command)
+        command = self.input
+        writes: list[PendingWrite] = []
+        if command.resume is not None:
+            resume = self._resolve_resume(waiting, resume)
+            writes += [PendingWrite(task_id=tid, kind="resume", value=serde.dumps(v)) for tid, v in resume.items()]
+        else:
+            resume = {}
+        if command.update is not None or command.goto:
+            self.pre = update_pairs(self.graph, INPUT_NODE, command.update)
+            goto = [g if isinstance(g, str) else {"node": g.node, "arg": g.arg} for g in command.goto_targets()]
+            for target in goto:
+                name = target if isinstance(target, str) else target["node"]
+                if name not in self.graph.builder.nodes:
+                    raise InvalidUpdateError(f"Command(goto={name!r}) names an unknown node")
+            pre_value = {"writes": [[k, v] for k, v in self.pre], "goto": goto}
+            writes.append(PendingWrite(task_id=INPUT_NODE, kind="input", value=serde.dumps(pre_value)))
+            self.input_goto = goto
+        if writes:
+            yield Call("put_pending", (self.thread_id, self.ns, head.id, writes))
+        return resume
 
     def _matches(self, names: tuple[str, ...], tasks: list[Task]) -> bool:
         if not names:
@@ -229,7 +249,11 @@ class RunLoop:
     def _pending_state(
         self, head: Head
     ) -> tuple[dict[str, TaskResult], dict[str, tuple[Interrupt, ...]], dict[str, list[Any]]]:
-        """Finished results, open interrupts and resume values recorded against ``head``."""
+        """Finished results, open interrupts and resume values recorded against ``head``.
+
+        A Command update recorded earlier (the process died before the step committed) is
+        picked up again into ``self.pre``.
+        """
         tasks = {t.id: t for t in tasks_from_specs(head.id or "", head.decoded.next if head.decoded else [])}
         cached: dict[str, TaskResult] = {}
         waiting: dict[str, tuple[Interrupt, ...]] = {}
@@ -244,12 +268,18 @@ class RunLoop:
                 waiting[task.id] = tuple(Interrupt(value=i["value"], id=i["id"]) for i in serde.loads(pw.value))
             elif pw.kind == "resume":
                 resume[task.id] = serde.loads(pw.value)
+        for pw in head.pending:
+            if pw.kind == "input":
+                recorded = serde.loads(pw.value)
+                self.pre = [(k, v) for k, v in recorded["writes"]]
+                self.input_goto = recorded["goto"]
         for tid in cached:
             self.persisted.add(tid)
+            waiting.pop(tid, None)  # resumed and finished: no longer waiting
         return cached, waiting, resume
 
     def _resolve_resume(
-        self, head: Head, waiting: dict[str, tuple[Interrupt, ...]], resume: dict[str, list[Any]]
+        self, waiting: dict[str, tuple[Interrupt, ...]], resume: dict[str, list[Any]]
     ) -> dict[str, list[Any]]:
         assert isinstance(self.input, Command)
         value = self.input.resume
@@ -282,7 +312,7 @@ class RunLoop:
             picked = {next(iter(by_id.values())): value}
         for tid, v in picked.items():
             resume.setdefault(tid, []).append(v)
-        return {tid: resume[tid] for tid in picked}
+        return resume  # every task re-runs with all the values it was given so far
 
     # -- committing -----------------------------------------------------------------------
     def _record(
@@ -352,30 +382,33 @@ class RunLoop:
             decoded = DecodedCheckpoint(record, next_specs, writes, self.metadata)
             new = Head(decoded, values, policy)
             self.graph.head_cache.put((self.thread_id, self.ns), (record.checkpoint_id, decoded, values, policy))
-        if "debug" in self.modes or "checkpoints" in self.modes:
-            payload = self.graph.checkpoint_event(new.decoded, values, self.config, parent_id=head.id)  # type: ignore[arg-type]
-            if (e := self._emit("checkpoints", payload)) is not None:
-                yield e
-            if (
-                e := self._emit(
-                    "debug",
-                    {"step": step, "timestamp": record.created_at or _now(), "type": "checkpoint", "payload": payload},
-                )
-            ) is not None:
-                yield e
+        yield from self._emit_checkpoint(new, parent_id=head.id)
         return new
 
-    def _commit_input(self, head: Head) -> Generator[Effect, Any, Head]:
-        update = self.graph.coerce_input(self.input)
+    def _emit_checkpoint(self, head: Head, *, parent_id: str | None = None) -> Generator[Effect, Any, None]:
+        if self.saver is None or head.decoded is None or not ("debug" in self.modes or "checkpoints" in self.modes):
+            return
+        record = head.decoded.record
+        payload = self.graph.checkpoint_event(
+            head.decoded, head.values, self.config, parent_id=parent_id or record.parent_id
+        )
+        if (e := self._emit("checkpoints", payload)) is not None:
+            yield e
+        event = {"step": record.step, "timestamp": record.created_at, "type": "checkpoint", "payload": payload}
+        if (e := self._emit("debug", event)) is not None:
+            yield e
+
+    def _commit_input(self, head: Head, command: Command[Any] | None = None) -> Generator[Effect, Any, Head]:
+        if command is not None:
+            goto = [g if isinstance(g, str) else {"node": g.node, "arg": g.arg} for g in command.goto_targets()]
+            # on a fresh thread the entry edges run (the update is the input); on a finished one, only goto
+            arg: Any = {COMMAND_KEY: {"update": command.update, "goto": goto, "entry": head.decoded is None}}
+        else:
+            arg = self.graph.coerce_input(self.input)
         step = head.step + 1 if head.decoded else -1
         return (
             yield from self._advance(
-                head,
-                source="input",
-                step=step,
-                writes=[],
-                next_specs=[{"node": START, "arg": update}],
-                values=head.values,
+                head, source="input", step=step, writes=[], next_specs=[{"node": START, "arg": arg}], values=head.values
             )
         )
 
@@ -392,30 +425,41 @@ class RunLoop:
             )
         )
 
+    def _step_values(self, head: Head) -> dict[str, Any]:
+        """What this step's tasks read: the checkpoint's state plus a Command(update=…) given to it."""
+        if not self.pre:
+            return head.values
+        return apply_step(self.graph.topology, head.values, (), [(INPUT_NODE, self.pre)], check=True)
+
     def _commit_step(self, head: Head, results: list[TaskResult]) -> Generator[Effect, Any, Head]:
         ordered = apply_order(results)
         assert head.decoded is not None
         values = apply_step(
             self.graph.topology,
-            head.values,
+            self._step_values(head),
             pull_nodes(head.decoded.next),
             [(r.task.node, r.writes) for r in ordered],
             check=True,
         )
-        next_specs = plan_next(self.graph.topology, values, ordered)
+        planned = list(ordered)
+        if self.input_goto:
+            goto = [Send(g["node"], g["arg"]) if isinstance(g, dict) else g for g in self.input_goto]
+            planned.append(TaskResult(Task(-1, INPUT_NODE, INPUT_NODE, False), goto=goto))
+        next_specs = plan_next(self.graph.topology, values, planned)
         writes = [_entry(r) for r in ordered]
+        if self.pre or self.input_goto:
+            writes.insert(0, {"node": INPUT_NODE, "writes": [[k, v] for k, v in self.pre]})
         new = yield from self._advance(
             head, source="loop", step=head.step + 1, writes=writes, next_specs=next_specs, values=values
         )
         self.final_values = values
-        output_keys = self.graph.builder.output_schema.channels
-        if any(k in output_keys for r in ordered for k, _ in r.writes):
+        if self.pre or any(r.writes for r in ordered if any(not k.startswith("join:") for k, _ in r.writes)):
             yield from self._emit_values(values)
         return new
 
     def _emit_values(self, values: dict[str, Any]) -> Generator[Effect, Any, None]:
         self.final_values = values
-        if (e := self._emit("values", self._output(values))) is not None:
+        if (e := self._emit("values", self.graph.stream_values(values))) is not None:
             yield e
 
     # -- executing --------------------------------------------------------------------------
@@ -424,11 +468,11 @@ class RunLoop:
         head: Head,
         tasks: list[Task],
         cached: dict[str, TaskResult],
-        waiting: dict[str, tuple[Interrupt, ...]],
         resume: dict[str, list[Any]],
     ) -> Generator[Effect, Any, list[TaskResult] | None]:
-        to_run = [t for t in tasks if t.id not in cached and (t.id not in waiting or t.id in resume)]
+        to_run = [t for t in tasks if t.id not in cached]
         step = head.step + 1
+        values = self._step_values(head)
         if "debug" in self.modes or "tasks" in self.modes:
             for t in to_run:
                 if t.node == START:
@@ -436,13 +480,13 @@ class RunLoop:
                 payload = {
                     "id": t.id,
                     "name": t.node,
-                    "input": t.arg if t.push else self.graph.node_input(t, head.values),
+                    "input": t.arg if t.push else self.graph.node_input(t, values),
                     "triggers": (f"branch:to:{t.node}",),
                 }
                 yield from self._emit_task_event(step, "task", payload)
         run_results: list[TaskResult] = []
         if to_run:
-            run_results = yield Execute(to_run, head.values, resume, self._on_done(head, len(to_run)))
+            run_results = yield Execute(to_run, values, resume, self._on_done(head, len(to_run)))
         for chunk in self.custom:
             if (e := self._emit("custom", chunk)) is not None:
                 yield e
@@ -456,6 +500,7 @@ class RunLoop:
             if r.task.node == START:
                 continue
             if "debug" in self.modes or "tasks" in self.modes:
+                result = None if r.error else {k: v for k, v in r.writes if not k.startswith("join:")}
                 yield from self._emit_task_event(
                     step,
                     "task_result",
@@ -463,14 +508,13 @@ class RunLoop:
                         "id": r.task.id,
                         "name": r.task.node,
                         "error": repr(r.error) if r.error else None,
-                        "result": dict(r.writes) if not r.error and not r.interrupts else None,
+                        "result": result,
                         "interrupts": [{"value": i.value, "id": i.id} for i in r.interrupts],
                     },
                 )
             if r.error is None and not r.interrupts and (e := self._emit("updates", {r.task.node: r.update})):
                 yield e
-        still_waiting = {tid: ints for tid, ints in waiting.items() if tid not in resume}
-        if failed or paused or still_waiting:
+        if failed or paused:
             done = [r for r in run_results if r.error is None and not r.interrupts]
             yield from self._save_partial(head, done, failed, paused)
             if failed:
@@ -480,22 +524,19 @@ class RunLoop:
                 raise GraphRuntimeError(
                     "interrupt() needs a checkpointer to save the paused run: compile(checkpointer=…)"
                 )
-            interrupts = tuple(i for ints in still_waiting.values() for i in ints) + tuple(
-                i for r in sorted(paused, key=lambda r: r.task.index) for i in r.interrupts
-            )
+            interrupts = tuple(i for r in sorted(paused, key=lambda r: r.task.index) for i in r.interrupts)
             self.interrupted = True
             if (e := self._emit("updates", {INTERRUPT: interrupts})) is not None:
                 yield e
             shown = apply_step(
                 self.graph.topology,
-                head.values,
+                values,
                 (),
                 [(r.task.node, r.writes) for r in apply_order([*cached.values(), *done])],
                 check=False,
             )
             self.final_values = shown
-            self.pending_interrupts = interrupts
-            if (e := self._emit("values", {**self._output(shown), INTERRUPT: interrupts})) is not None:
+            if (e := self._emit("values", {**self.graph.stream_values(shown), INTERRUPT: interrupts})) is not None:
                 yield e
             return None
         return [*cached.values(), *run_results]

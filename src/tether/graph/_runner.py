@@ -23,7 +23,7 @@ from tether.types import END, START, Command, GraphInterrupt, Interrupt, Send
 if TYPE_CHECKING:
     from tether.graph._compiled import CompiledStateGraph
 
-__all__ = ["arun_task", "get_stream_writer", "interrupt", "route_update", "run_task"]
+__all__ = ["arun_task", "get_stream_writer", "interrupt", "route_update", "run_task", "update_pairs"]
 
 
 @dataclass(slots=True)
@@ -96,7 +96,9 @@ def _parse_return(
             writes += w
             goto += g
         return writes, goto, [c.update for c in returned]
-    writes = _update_pairs(graph, node, update)
+    writes = update_pairs(graph, node, update)
+    if isinstance(update, dict) and not update:
+        update = None  # streamed as {node: None}, like a node that returned nothing
     for target in goto:
         name = target.node if isinstance(target, Send) else target
         if name != END and name not in graph.builder.nodes:
@@ -104,7 +106,7 @@ def _parse_return(
     return writes, goto, update
 
 
-def _update_pairs(graph: CompiledStateGraph, node: str, update: Any) -> list[tuple[str, Any]]:
+def update_pairs(graph: CompiledStateGraph, node: str, update: Any) -> list[tuple[str, Any]]:
     if update is None:
         return []
     if isinstance(update, dict):
@@ -167,7 +169,7 @@ def _finish(
 ) -> tuple[TaskResult, list[Any], Any]:
     writes, goto, update = _parse_return(graph, task, returned)
     static, fresh = _route(graph, task, values, writes)
-    if task.node == START and goto:
+    if task.node == START and isinstance(returned, Command) and (goto or not getattr(returned, "entry", True)):
         static = []  # Command(goto=…) as input replaces the entry edges
     writes += join_writes(graph.topology, task.node)
     return TaskResult(task, writes, static + goto, update), graph.branches_from.get(task.node, []), fresh
@@ -189,10 +191,26 @@ def route_update(
     """What ``update_state(…, as_node=node)`` writes and where the thread goes next."""
     task = Task(0, "update", node, node == START, update if node == START else None)
     if node == END:
-        return TaskResult(task, _update_pairs(graph, node, update), [], update)
+        return TaskResult(task, update_pairs(graph, node, update), [], update)
     result, branches, fresh = _finish(graph, task, update, values)
     _route_sync(graph, result, branches, fresh, config)
     return result
+
+
+def _start_value(arg: Any) -> Any:
+    """The run input, or the Command it was given as (stored as a plain marker dict)."""
+    if isinstance(arg, dict) and "__command__" in arg:
+        cmd = arg["__command__"]
+        goto = [Send(g["node"], g["arg"]) if isinstance(g, dict) else g for g in cmd["goto"]]
+        return _InputCommand(update=cmd["update"], goto=goto, entry=cmd.get("entry", True))
+    return arg
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _InputCommand(Command[Any]):
+    """A Command given as run input; ``entry`` says whether START's edges also run."""
+
+    entry: bool = True
 
 
 def _scope_for(task: Task, resume: list[Any], config: dict[str, Any], writer: Callable[[Any], None]) -> TaskScope:
@@ -211,7 +229,7 @@ def run_task(
     token = _scope.set(_scope_for(task, resume, config, writer))
     try:
         if task.node == START:
-            returned = task.arg
+            returned = _start_value(task.arg)
         else:
             spec = graph.builder.nodes[task.node]
             if spec.is_async:
@@ -243,7 +261,7 @@ async def arun_task(
     token = _scope.set(_scope_for(task, resume, config, writer))
     try:
         if task.node == START:
-            returned = task.arg
+            returned = _start_value(task.arg)
         else:
             spec = graph.builder.nodes[task.node]
             args = _call_args(graph, task, values)

@@ -11,6 +11,7 @@ from tether.graph._algo import Topology, apply_step
 
 __all__ = ["DecodedCheckpoint", "SnapshotPolicy", "decode_record", "rebuild"]
 
+INPUT_NODE = "__input__"
 SNAPSHOT_FLOOR_BYTES = 16 * 1024
 SNAPSHOT_MAX_STEPS = 1000
 
@@ -72,8 +73,12 @@ def fold(
     topo: Topology, values: dict[str, Any], parent: DecodedCheckpoint | None, child: DecodedCheckpoint
 ) -> dict[str, Any]:
     """The state at ``child`` given the state at its parent."""
+    entries = step_writes(child)
+    if entries and entries[0][0] == INPUT_NODE:  # a Command(update=…) applied before the step's tasks
+        values = apply_step(topo, values, (), entries[:1], check=False)
+        entries = entries[1:]
     ran = pull_nodes(parent.next) if parent is not None and child.record.source == "loop" else []
-    return apply_step(topo, values, ran, step_writes(child), check=False)
+    return apply_step(topo, values, ran, entries, check=False)
 
 
 def rebuild(
