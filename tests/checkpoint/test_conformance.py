@@ -178,3 +178,15 @@ async def test_async_face(saver: BaseCheckpointSaver) -> None:
     assert [x.checkpoint_id for x in await saver.alist("t")] == [r.checkpoint_id]
     await saver.aput_pending("t", "", r.checkpoint_id, [PendingWrite(task_id="a", kind="result", value="{}")])
     assert len(await saver.apending("t", "", r.checkpoint_id)) == 1
+
+
+def test_chain_of_a_fork_skips_a_snapshot_on_another_branch(saver: BaseCheckpointSaver) -> None:
+    main = chain_of(saver, 3)  # r0 (snapshot) → r1 → r2
+    snap_on_main = record("t", main[2].checkpoint_id, 2, snapshot='{"values": {}}')
+    saver.put(snap_on_main)
+    fork = record("t", main[1].checkpoint_id, 1, source="update")  # newer than the main-branch snapshot
+    saver.put(fork)
+    loaded = saver.get("t", "", fork.checkpoint_id)
+    assert loaded is not None
+    assert [r.checkpoint_id for r in loaded.chain] == [main[0].checkpoint_id, main[1].checkpoint_id, fork.checkpoint_id]
+    assert loaded.chain[0].snapshot is not None

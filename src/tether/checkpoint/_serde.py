@@ -198,4 +198,5 @@ def loads(text: str | bytes) -> Any:
         data = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise SerializationError(f"stored value is not valid JSON: {exc}") from exc
-    return decode(data)
+    tag = b'"$t"' if isinstance(text, bytes) else '"$t"'
+    return decode(data) if tag in text else data  # untagged text is plain JSON: nothing to rebuild

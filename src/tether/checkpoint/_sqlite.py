@@ -6,6 +6,10 @@ Durability of a committed checkpoint under each ``synchronous`` mode (WAL journa
 * ``"NORMAL"`` (default): survives a process crash; a power loss may roll back the last
   few commits, never corrupting the database.
 * ``"OFF"``: survives a process crash; a power loss may corrupt the database.
+
+Threads are rows of ``threads``; the other tables refer to them by a short integer key,
+so a long ``thread_id`` is stored once, not in every checkpoint row. The views
+``thread_checkpoints`` and ``checkpoint_writes`` show the log with thread ids spelled out.
 """
 
 from __future__ import annotations
@@ -35,22 +39,23 @@ __all__ = ["SqliteSaver", "Synchronous"]
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
-_COLUMNS = "thread_id, checkpoint_ns, checkpoint_id, parent_id, step, source, created_at, next, writes, metadata"
+_COLUMNS = "checkpoint_id, parent_id, step, source, created_at, next, writes, metadata"
+_C_COLUMNS = ", ".join(f"c.{c.strip()}" for c in _COLUMNS.split(","))
 _PAGE = 200
 
 
-def _record(row: Sequence[Any], snapshot: str | None = None) -> CheckpointRecord:
+def _record(thread_id: str, ns: str, row: Sequence[Any], snapshot: str | None = None) -> CheckpointRecord:
     return CheckpointRecord(
-        thread_id=row[0],
-        checkpoint_ns=row[1],
-        checkpoint_id=row[2],
-        parent_id=row[3],
-        step=row[4],
-        source=row[5],
-        created_at=row[6],
-        next=row[7],
-        writes=row[8],
-        metadata=row[9],
+        thread_id=thread_id,
+        checkpoint_ns=ns,
+        checkpoint_id=row[0],
+        parent_id=row[1],
+        step=row[2],
+        source=row[3],
+        created_at=row[4],
+        next=row[5],
+        writes=row[6],
+        metadata=row[7] if row[7] is not None else "{}",
         snapshot=snapshot,
     )
 
@@ -69,6 +74,7 @@ class SqliteSaver(BaseCheckpointSaver):
         self.conn = conn
         self.synchronous = synchronous
         self._lock = threading.RLock()
+        self._keys: dict[tuple[str, str], int] = {}
         with self._translate("opening the database"):
             conn.isolation_level = None  # transactions are explicit below
             conn.execute("PRAGMA busy_timeout = 10000")
@@ -115,113 +121,161 @@ class SqliteSaver(BaseCheckpointSaver):
                 raise
             self.conn.execute("COMMIT")
 
+    def _key(self, thread_id: str, ns: str, *, create: bool = False) -> int | None:
+        """The integer key of a thread; with ``create``, add the thread (inside a transaction)."""
+        key = self._keys.get((thread_id, ns))
+        if key is not None:
+            return key
+        row = self.conn.execute(
+            "SELECT id FROM threads WHERE thread_id = ? AND checkpoint_ns = ?", (thread_id, ns)
+        ).fetchone()
+        if row is None:
+            if not create:
+                return None
+            row = self.conn.execute(
+                "INSERT INTO threads (thread_id, checkpoint_ns, created_at) VALUES (?, ?, ?) RETURNING id",
+                (thread_id, ns, datetime.now(UTC).isoformat(timespec="milliseconds")),
+            ).fetchone()
+            return int(row[0])  # not cached: the transaction creating it may still roll back
+        self._keys[(thread_id, ns)] = row[0]
+        return int(row[0])
+
     # -- reading --------------------------------------------------------------------
     def get(
         self, thread_id: str, checkpoint_ns: str = "", checkpoint_id: str | None = None, *, have: str | None = None
     ) -> LoadedCheckpoint | None:
         with self._lock, self._translate(f"loading thread {thread_id!r}"):
-            conn = self.conn
+            key = self._key(thread_id, checkpoint_ns)
+            if key is None:
+                return None
             if checkpoint_id is None:
-                row = conn.execute(
-                    f"SELECT {_COLUMNS} FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ?"
-                    " ORDER BY checkpoint_id DESC LIMIT 1",
-                    (thread_id, checkpoint_ns),
+                row = self.conn.execute(
+                    f"SELECT {_COLUMNS} FROM checkpoints WHERE thread = ? ORDER BY checkpoint_id DESC LIMIT 1",
+                    (key,),
                 ).fetchone()
             else:
-                row = conn.execute(
-                    f"SELECT {_COLUMNS} FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ?"
-                    " AND checkpoint_id = ?",
-                    (thread_id, checkpoint_ns, checkpoint_id),
+                row = self.conn.execute(
+                    f"SELECT {_COLUMNS} FROM checkpoints WHERE thread = ? AND checkpoint_id = ?",
+                    (key, checkpoint_id),
                 ).fetchone()
             if row is None:
                 return None
-            target = row[2]
-            chain = [] if target == have else self._chain(thread_id, checkpoint_ns, target)
-            record = chain[-1] if chain else _record(row)
-            return LoadedCheckpoint(record=record, chain=chain, pending=self._pending(thread_id, checkpoint_ns, target))
+            target = row[0]
+            chain = [] if target == have else self._chain(thread_id, checkpoint_ns, key, target)
+            record = chain[-1] if chain else _record(thread_id, checkpoint_ns, row)
+            return LoadedCheckpoint(record=record, chain=chain, pending=self._pending(key, target))
 
-    def _chain(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> builtins.list[CheckpointRecord]:
+    def _chain(self, thread_id: str, ns: str, key: int, checkpoint_id: str) -> builtins.list[CheckpointRecord]:
+        """From ``checkpoint_id`` back to the nearest snapshot (or the root), oldest first.
+
+        Fast path: ancestors are older, so read the key range from the newest snapshot at or
+        before the target and follow parent links in memory. If that snapshot sits on
+        another branch, walk the parent links in SQL instead.
+        """
+        snap = self.conn.execute(
+            "SELECT checkpoint_id, state FROM snapshots WHERE thread = ? AND checkpoint_id <= ?"
+            " ORDER BY checkpoint_id DESC LIMIT 1",
+            (key, checkpoint_id),
+        ).fetchone()
+        if snap is not None:
+            rows = self.conn.execute(
+                f"SELECT {_COLUMNS} FROM checkpoints WHERE thread = ? AND checkpoint_id BETWEEN ? AND ?",
+                (key, snap[0], checkpoint_id),
+            ).fetchall()
+            by_id = {r[0]: r for r in rows}
+            path = []
+            cursor: str | None = checkpoint_id
+            while cursor is not None and cursor in by_id:
+                path.append(by_id[cursor])
+                if cursor == snap[0]:
+                    path.reverse()
+                    return [_record(thread_id, ns, r, snap[1] if r[0] == snap[0] else None) for r in path]
+                cursor = by_id[cursor][1]
+        return self._chain_by_links(thread_id, ns, key, checkpoint_id)
+
+    def _chain_by_links(
+        self, thread_id: str, ns: str, key: int, checkpoint_id: str
+    ) -> builtins.list[CheckpointRecord]:
         rows = self.conn.execute(
             f"""WITH RECURSIVE chain(id, depth, stop) AS (
-                    SELECT ?, 0, EXISTS (SELECT 1 FROM snapshots s WHERE s.thread_id = ?1
-                                         AND s.checkpoint_ns = ?2 AND s.checkpoint_id = ?3)
+                    SELECT ?2, 0, EXISTS (SELECT 1 FROM snapshots s WHERE s.thread = ?1 AND s.checkpoint_id = ?2)
                     UNION ALL
                     SELECT c.parent_id, chain.depth + 1,
-                           EXISTS (SELECT 1 FROM snapshots s WHERE s.thread_id = ?1
-                                   AND s.checkpoint_ns = ?2 AND s.checkpoint_id = c.parent_id)
-                    FROM chain JOIN checkpoints c
-                      ON c.thread_id = ?1 AND c.checkpoint_ns = ?2 AND c.checkpoint_id = chain.id
+                           EXISTS (SELECT 1 FROM snapshots s WHERE s.thread = ?1 AND s.checkpoint_id = c.parent_id)
+                    FROM chain JOIN checkpoints c ON c.thread = ?1 AND c.checkpoint_id = chain.id
                     WHERE NOT chain.stop AND c.parent_id IS NOT NULL
                 )
-                SELECT {", ".join("c." + col.strip() for col in _COLUMNS.split(","))}, s.state
+                SELECT {_C_COLUMNS}, s.state
                 FROM chain
-                JOIN checkpoints c ON c.thread_id = ?1 AND c.checkpoint_ns = ?2 AND c.checkpoint_id = chain.id
-                LEFT JOIN snapshots s ON s.thread_id = ?1 AND s.checkpoint_ns = ?2 AND s.checkpoint_id = chain.id
-                ORDER BY chain.depth DESC""".replace("SELECT ?, 0", "SELECT ?3, 0"),
-            (thread_id, checkpoint_ns, checkpoint_id),
+                JOIN checkpoints c ON c.thread = ?1 AND c.checkpoint_id = chain.id
+                LEFT JOIN snapshots s ON s.thread = ?1 AND s.checkpoint_id = chain.id
+                ORDER BY chain.depth DESC""",
+            (key, checkpoint_id),
         ).fetchall()
-        return [_record(r[:10], r[10]) for r in rows]
+        return [_record(thread_id, ns, r[:8], r[8]) for r in rows]
 
-    def _pending(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> builtins.list[PendingWrite]:
+    def _pending(self, key: int, checkpoint_id: str) -> builtins.list[PendingWrite]:
         rows = self.conn.execute(
-            "SELECT task_id, kind, value FROM pending_writes"
-            " WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ? ORDER BY task_id, kind",
-            (thread_id, checkpoint_ns, checkpoint_id),
+            "SELECT task_id, kind, value FROM pending_writes WHERE thread = ? AND checkpoint_id = ?"
+            " ORDER BY task_id, kind",
+            (key, checkpoint_id),
         ).fetchall()
         return [PendingWrite(task_id=r[0], kind=r[1], value=r[2]) for r in rows]
 
     def first_child(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> CheckpointRecord | None:
         with self._lock, self._translate(f"reading thread {thread_id!r}"):
+            key = self._key(thread_id, checkpoint_ns)
+            if key is None:
+                return None
             row = self.conn.execute(  # children are newer: walk the key forward from the parent
-                f"SELECT {_COLUMNS} FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ?"
-                " AND checkpoint_id > ? AND parent_id = ? AND source = 'loop' ORDER BY checkpoint_id LIMIT 1",
-                (thread_id, checkpoint_ns, checkpoint_id, checkpoint_id),
+                f"SELECT {_COLUMNS} FROM checkpoints WHERE thread = ? AND checkpoint_id > ?"
+                " AND parent_id = ? AND source = 'loop' ORDER BY checkpoint_id LIMIT 1",
+                (key, checkpoint_id, checkpoint_id),
             ).fetchone()
-        return _record(row) if row else None
+        return _record(thread_id, checkpoint_ns, row) if row else None
 
     def pending(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> builtins.list[PendingWrite]:
         with self._lock, self._translate(f"reading pending writes of thread {thread_id!r}"):
-            return self._pending(thread_id, checkpoint_ns, checkpoint_id)
+            key = self._key(thread_id, checkpoint_ns)
+            return [] if key is None else self._pending(key, checkpoint_id)
 
-    def list(self, thread_id: str, checkpoint_ns: str = "", *, before: str | None = None) -> Iterator[CheckpointRecord]:
+    def list(
+        self, thread_id: str, checkpoint_ns: str = "", *, before: str | None = None
+    ) -> Iterator[CheckpointRecord]:
+        with self._lock, self._translate(f"listing thread {thread_id!r}"):
+            key = self._key(thread_id, checkpoint_ns)
+        if key is None:
+            return
         cursor_id = before
         while True:
             with self._lock, self._translate(f"listing thread {thread_id!r}"):
-                if cursor_id is None:
-                    rows = self.conn.execute(
-                        f"SELECT {_COLUMNS} FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ?"
-                        " ORDER BY checkpoint_id DESC LIMIT ?",
-                        (thread_id, checkpoint_ns, _PAGE),
-                    ).fetchall()
-                else:
-                    rows = self.conn.execute(
-                        f"SELECT {_COLUMNS} FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = ?"
-                        " AND checkpoint_id < ? ORDER BY checkpoint_id DESC LIMIT ?",
-                        (thread_id, checkpoint_ns, cursor_id, _PAGE),
-                    ).fetchall()
+                rows = self.conn.execute(
+                    f"SELECT {_COLUMNS} FROM checkpoints WHERE thread = ? AND checkpoint_id < ?"
+                    " ORDER BY checkpoint_id DESC LIMIT ?",
+                    (key, cursor_id if cursor_id is not None else "\U0010ffff", _PAGE),
+                ).fetchall()
             for row in rows:
-                yield _record(row)
+                yield _record(thread_id, checkpoint_ns, row)
             if len(rows) < _PAGE:
                 return
-            cursor_id = rows[-1][2]
+            cursor_id = rows[-1][0]
 
     def threads(self) -> builtins.list[ThreadSummary]:
         with self._lock, self._translate("listing threads"):
             heads = self.conn.execute(
-                f"""SELECT {_COLUMNS}, n FROM (
-                        SELECT c.*, COUNT(*) OVER w AS n,
-                               ROW_NUMBER() OVER (w ORDER BY checkpoint_id DESC) AS rn
-                        FROM checkpoints c
-                        WINDOW w AS (PARTITION BY thread_id, checkpoint_ns)
-                    ) WHERE rn = 1 ORDER BY checkpoint_id DESC"""
+                f"""SELECT t.thread_id, t.checkpoint_ns, t.id, {_C_COLUMNS},
+                           (SELECT COUNT(*) FROM checkpoints n WHERE n.thread = t.id)
+                    FROM threads t JOIN checkpoints c ON c.thread = t.id
+                     AND c.checkpoint_id = (SELECT MAX(checkpoint_id) FROM checkpoints m WHERE m.thread = t.id)
+                    ORDER BY c.checkpoint_id DESC"""
             ).fetchall()
             return [
                 ThreadSummary(
                     thread_id=row[0],
                     checkpoint_ns=row[1],
-                    checkpoints=row[10],
-                    head=_record(row[:10]),
-                    pending=self._pending(row[0], row[1], row[2]),
+                    checkpoints=row[11],
+                    head=_record(row[0], row[1], row[3:11]),
+                    pending=self._pending(row[2], row[3]),
                 )
                 for row in heads
             ]
@@ -230,68 +284,58 @@ class SqliteSaver(BaseCheckpointSaver):
     def put(self, record: CheckpointRecord) -> None:
         r = record
         with self._transaction(f"committing a checkpoint of thread {r.thread_id!r}") as conn:
+            key = self._key(r.thread_id, r.checkpoint_ns, create=True)
             conn.execute(
-                f"INSERT INTO checkpoints ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    r.thread_id,
-                    r.checkpoint_ns,
-                    r.checkpoint_id,
-                    r.parent_id,
-                    r.step,
-                    r.source,
-                    r.created_at,
-                    r.next,
-                    r.writes,
-                    r.metadata,
-                ),
+                f"INSERT INTO checkpoints (thread, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, r.checkpoint_id, r.parent_id, r.step, r.source, r.created_at, r.next, r.writes,
+                 None if r.metadata == "{}" else r.metadata),
             )
             if r.snapshot is not None:
                 conn.execute(
-                    "INSERT INTO snapshots (thread_id, checkpoint_ns, checkpoint_id, state) VALUES (?, ?, ?, ?)",
-                    (r.thread_id, r.checkpoint_ns, r.checkpoint_id, r.snapshot),
+                    "INSERT INTO snapshots (thread, checkpoint_id, state) VALUES (?, ?, ?)",
+                    (key, r.checkpoint_id, r.snapshot),
                 )
             if r.parent_id is not None and r.source == "loop":
                 conn.execute(  # results and errors are now in r.writes; interrupts stay as history
-                    "DELETE FROM pending_writes WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ?"
+                    "DELETE FROM pending_writes WHERE thread = ? AND checkpoint_id = ?"
                     " AND kind IN ('result', 'error', 'input')",
-                    (r.thread_id, r.checkpoint_ns, r.parent_id),
+                    (key, r.parent_id),
                 )
 
     def put_pending(
         self, thread_id: str, checkpoint_ns: str, checkpoint_id: str, writes: Sequence[PendingWrite]
     ) -> None:
         with self._transaction(f"saving pending writes of thread {thread_id!r}") as conn:
+            key = self._key(thread_id, checkpoint_ns, create=True)
             conn.executemany(
-                "INSERT OR REPLACE INTO pending_writes"
-                " (thread_id, checkpoint_ns, checkpoint_id, task_id, kind, value) VALUES (?, ?, ?, ?, ?, ?)",
-                [(thread_id, checkpoint_ns, checkpoint_id, w.task_id, w.kind, w.value) for w in writes],
+                "INSERT OR REPLACE INTO pending_writes (thread, checkpoint_id, task_id, kind, value)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(key, checkpoint_id, w.task_id, w.kind, w.value) for w in writes],
             )
 
     def delete_thread(self, thread_id: str) -> None:
         with self._transaction(f"deleting thread {thread_id!r}") as conn:
-            for table in ("checkpoints", "snapshots", "pending_writes", "thread_leases"):
-                conn.execute(f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))
+            keys = [r[0] for r in conn.execute("SELECT id FROM threads WHERE thread_id = ?", (thread_id,))]
+            for key in keys:  # the threads row stays, so keys cached by other connections stay valid
+                for table in ("checkpoints", "snapshots", "pending_writes", "thread_leases"):
+                    conn.execute(f"DELETE FROM {table} WHERE thread = ?", (key,))
 
     def acquire(self, thread_id: str, checkpoint_ns: str, owner: str) -> None:
         with self._transaction(f"starting a run on thread {thread_id!r}") as conn:
-            row = conn.execute(
-                "SELECT owner FROM thread_leases WHERE thread_id = ? AND checkpoint_ns = ?",
-                (thread_id, checkpoint_ns),
-            ).fetchone()
+            key = self._key(thread_id, checkpoint_ns, create=True)
+            row = conn.execute("SELECT owner FROM thread_leases WHERE thread = ?", (key,)).fetchone()
             if row is not None and row[0] != owner and owner_is_alive(row[0]):
                 raise busy_error(thread_id, row[0])
             conn.execute(
-                "INSERT OR REPLACE INTO thread_leases (thread_id, checkpoint_ns, owner, acquired_at)"
-                " VALUES (?, ?, ?, ?)",
-                (thread_id, checkpoint_ns, owner, datetime.now(UTC).isoformat()),
+                "INSERT OR REPLACE INTO thread_leases (thread, owner, acquired_at) VALUES (?, ?, ?)",
+                (key, owner, datetime.now(UTC).isoformat(timespec="milliseconds")),
             )
 
     def release(self, thread_id: str, checkpoint_ns: str, owner: str) -> None:
         with self._transaction(f"ending a run on thread {thread_id!r}") as conn:
-            conn.execute(
-                "DELETE FROM thread_leases WHERE thread_id = ? AND checkpoint_ns = ? AND owner = ?",
-                (thread_id, checkpoint_ns, owner),
-            )
+            key = self._key(thread_id, checkpoint_ns)
+            if key is not None:
+                conn.execute("DELETE FROM thread_leases WHERE thread = ? AND owner = ?", (key, owner))
 
     def close(self) -> None:
         with self._lock:

@@ -15,49 +15,63 @@ __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (
         1,
-        "checkpoints log, snapshots, pending writes, thread leases",
+        "threads, checkpoints log, snapshots, pending writes, thread leases",
         [
+            """CREATE TABLE threads (
+                id            INTEGER PRIMARY KEY,  -- the short key the other tables use
+                thread_id     TEXT NOT NULL,
+                checkpoint_ns TEXT NOT NULL DEFAULT '',
+                created_at    TEXT NOT NULL,
+                UNIQUE (thread_id, checkpoint_ns)
+            )""",
             """CREATE TABLE checkpoints (
-                thread_id     TEXT    NOT NULL,
-                checkpoint_ns TEXT    NOT NULL DEFAULT '',
-                checkpoint_id TEXT    NOT NULL,
+                thread        INTEGER NOT NULL REFERENCES threads (id),
+                checkpoint_id TEXT    NOT NULL,   -- UUIDv7: sorts by creation time
                 parent_id     TEXT,
                 step          INTEGER NOT NULL,
                 source        TEXT    NOT NULL,   -- input | loop | update | fork
                 created_at    TEXT    NOT NULL,   -- ISO 8601, UTC
                 next          TEXT    NOT NULL,   -- JSON: tasks due after this checkpoint
                 writes        TEXT    NOT NULL,   -- JSON: the writes that produced it, in order
-                metadata      TEXT    NOT NULL,   -- JSON: the run's metadata
-                PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+                metadata      TEXT,               -- JSON: the run's metadata (NULL when none)
+                PRIMARY KEY (thread, checkpoint_id)
             ) WITHOUT ROWID""",
             """CREATE TABLE snapshots (
-                thread_id     TEXT NOT NULL,
-                checkpoint_ns TEXT NOT NULL DEFAULT '',
-                checkpoint_id TEXT NOT NULL,
-                state         TEXT NOT NULL,      -- JSON: every state key at this checkpoint
-                PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+                thread        INTEGER NOT NULL REFERENCES threads (id),
+                checkpoint_id TEXT    NOT NULL,
+                state         TEXT    NOT NULL,   -- JSON: {"values": every state key, "reducers": …}
+                PRIMARY KEY (thread, checkpoint_id)
             ) WITHOUT ROWID""",
             """CREATE TABLE pending_writes (
-                thread_id     TEXT NOT NULL,
-                checkpoint_ns TEXT NOT NULL DEFAULT '',
-                checkpoint_id TEXT NOT NULL,      -- the checkpoint the task ran from
-                task_id       TEXT NOT NULL,
-                kind          TEXT NOT NULL,      -- result | interrupt | resume | error
-                value         TEXT NOT NULL,      -- JSON
-                PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, kind)
+                thread        INTEGER NOT NULL REFERENCES threads (id),
+                checkpoint_id TEXT    NOT NULL,   -- the checkpoint the task ran from
+                task_id       TEXT    NOT NULL,
+                kind          TEXT    NOT NULL,   -- result | interrupt | resume | error | input
+                value         TEXT    NOT NULL,   -- JSON
+                PRIMARY KEY (thread, checkpoint_id, task_id, kind)
             ) WITHOUT ROWID""",
             """CREATE TABLE thread_leases (
-                thread_id     TEXT NOT NULL,
-                checkpoint_ns TEXT NOT NULL DEFAULT '',
+                thread        INTEGER PRIMARY KEY REFERENCES threads (id),
                 owner         TEXT NOT NULL,      -- host:pid:tag of the running process
-                acquired_at   TEXT NOT NULL,
-                PRIMARY KEY (thread_id, checkpoint_ns)
-            ) WITHOUT ROWID""",
+                acquired_at   TEXT NOT NULL
+            )""",
+            """CREATE VIEW thread_checkpoints AS
+                SELECT t.thread_id, t.checkpoint_ns, c.checkpoint_id, c.parent_id, c.step, c.source,
+                       c.created_at, c.next, c.writes, c.metadata
+                FROM checkpoints AS c JOIN threads AS t ON t.id = c.thread""",
             """CREATE VIEW checkpoint_writes AS
-                SELECT c.thread_id, c.checkpoint_ns, c.checkpoint_id, c.step, c.source,
+                SELECT t.thread_id, t.checkpoint_ns, c.checkpoint_id, c.step, c.source,
                        json_extract(w.value, '$.node') AS node,
                        json_extract(w.value, '$.writes') AS writes
-                FROM checkpoints AS c, json_each(c.writes) AS w""",
+                FROM checkpoints AS c JOIN threads AS t ON t.id = c.thread, json_each(c.writes) AS w""",
+            """CREATE VIEW waiting_interrupts AS
+                SELECT t.thread_id, t.checkpoint_ns, p.checkpoint_id, p.task_id, p.value AS interrupts
+                FROM pending_writes AS p JOIN threads AS t ON t.id = p.thread
+                WHERE p.kind = 'interrupt'
+                  AND p.checkpoint_id = (SELECT MAX(c.checkpoint_id) FROM checkpoints c WHERE c.thread = p.thread)
+                  AND NOT EXISTS (SELECT 1 FROM pending_writes r WHERE r.thread = p.thread
+                                  AND r.checkpoint_id = p.checkpoint_id AND r.task_id = p.task_id
+                                  AND r.kind = 'result')""",
         ],
     ),
 ]

@@ -13,16 +13,17 @@ __all__ = ["DecodedCheckpoint", "SnapshotPolicy", "decode_record", "rebuild"]
 
 INPUT_NODE = "__input__"
 SNAPSHOT_FLOOR_BYTES = 16 * 1024
-SNAPSHOT_MAX_STEPS = 1000
+SNAPSHOT_MAX_STEPS = 5000
+SNAPSHOT_GROWTH = 2
 
 
 @dataclass(slots=True)
 class SnapshotPolicy:
-    """Snapshot once the writes since the last snapshot outweigh it.
+    """Snapshot once the log written since the last snapshot reaches twice its size.
 
-    Total snapshot bytes then stay within a constant factor of all bytes written (sizes
-    roughly double between snapshots when the state grows), and loading a checkpoint
-    folds at most ``max(snapshot size, floor)`` bytes or ``SNAPSHOT_MAX_STEPS`` steps.
+    Snapshot sizes then grow geometrically while the state grows, so all snapshots
+    together stay within a constant factor of all bytes written, and loading a checkpoint
+    folds at most ``max(2 × snapshot size, floor)`` bytes of log or ``SNAPSHOT_MAX_STEPS`` steps.
     """
 
     snapshot_bytes: int = 0
@@ -34,7 +35,7 @@ class SnapshotPolicy:
         self.bytes_since += written
         self.steps_since += 1
         return (
-            self.bytes_since >= max(self.snapshot_bytes, SNAPSHOT_FLOOR_BYTES) or self.steps_since >= SNAPSHOT_MAX_STEPS
+            self.bytes_since >= max(SNAPSHOT_GROWTH * self.snapshot_bytes, SNAPSHOT_FLOOR_BYTES) or self.steps_since >= SNAPSHOT_MAX_STEPS
         )
 
     def snapshotted(self, size: int) -> None:
