@@ -71,3 +71,30 @@ def test_lease_is_respected_across_processes_and_freed_when_the_holder_dies(sqli
     proc.join()
     saver.acquire("shared", "", run_owner())
     saver.close()
+
+
+def test_documented_views_answer_the_documented_queries(sqlite_path: Path) -> None:
+    import operator
+    from typing import Annotated, TypedDict
+
+    from tether import START, StateGraph, interrupt
+
+    class S(TypedDict, total=False):
+        log: Annotated[list[str], operator.add]
+
+    g = StateGraph(S)
+    g.add_node("work", lambda s: {"log": ["w"]})
+    g.add_node("ask", lambda s: {"log": [interrupt({"q": "ok?"})]})
+    g.add_edge(START, "work")
+    g.add_edge("work", "ask")
+    with SqliteSaver.from_conn_string(sqlite_path) as saver:
+        g.compile(checkpointer=saver).invoke({}, {"configurable": {"thread_id": "quickstart"}})
+    steps = raw(
+        sqlite_path, "SELECT step, source FROM thread_checkpoints WHERE thread_id = 'quickstart' ORDER BY checkpoint_id"
+    )
+    assert steps == [(-1, "input"), (0, "loop"), (1, "loop")]
+    assert raw(sqlite_path, "SELECT node, writes FROM checkpoint_writes WHERE step = 1") == [
+        ("work", '[["log",["w"]]]')
+    ]
+    waiting = raw(sqlite_path, "SELECT thread_id, interrupts FROM waiting_interrupts")
+    assert len(waiting) == 1 and waiting[0][0] == "quickstart" and '"q":"ok?"' in waiting[0][1]

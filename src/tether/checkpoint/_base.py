@@ -169,6 +169,11 @@ class BaseCheckpointSaver(ABC):
         its parent's pending results and errors (now part of ``record.writes``); interrupt and
         resume records stay, as the history of what was asked and answered."""
 
+    def put_many(self, records: Sequence[CheckpointRecord]) -> None:
+        """Commit several checkpoints (each the parent of the next) in one transaction."""
+        for record in records:
+            self.put(record)
+
     @abstractmethod
     def put_pending(
         self, thread_id: str, checkpoint_ns: str, checkpoint_id: str, writes: Sequence[PendingWrite]
@@ -207,6 +212,9 @@ class BaseCheckpointSaver(ABC):
 
     async def aput(self, record: CheckpointRecord) -> None:
         await asyncio.to_thread(self.put, record)
+
+    async def aput_many(self, records: Sequence[CheckpointRecord]) -> None:
+        await asyncio.to_thread(self.put_many, records)
 
     async def aput_pending(
         self, thread_id: str, checkpoint_ns: str, checkpoint_id: str, writes: Sequence[PendingWrite]

@@ -198,5 +198,5 @@ def loads(text: str | bytes) -> Any:
         data = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise SerializationError(f"stored value is not valid JSON: {exc}") from exc
-    tag = b'"$t"' if isinstance(text, bytes) else '"$t"'
-    return decode(data) if tag in text else data  # untagged text is plain JSON: nothing to rebuild
+    tagged = b'"$t"' in text if isinstance(text, bytes) else '"$t"' in text
+    return decode(data) if tagged else data  # untagged text is plain JSON: nothing to rebuild

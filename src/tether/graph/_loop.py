@@ -117,6 +117,7 @@ class RunLoop:
         self.persisted: set[str] = set()
         self.final_values: dict[str, Any] | None = None
         self.interrupted = False
+        self.deferred: list[CheckpointRecord] = []  # the input checkpoint, committed with the next one
         self.pre: list[tuple[str, Any]] = []  # a Command(update=…) applied before the next step
         self.input_goto: list[Any] = []  # and its goto, run after that step
 
@@ -128,6 +129,21 @@ class RunLoop:
 
     # -- the run ------------------------------------------------------------------------
     def run(self) -> Generator[Effect, Any, None]:
+        try:
+            yield from self._run()
+        except GeneratorExit:
+            raise
+        except BaseException:
+            yield from self._flush()  # a failed run still records the input it was given
+            raise
+        yield from self._flush()
+
+    def _flush(self) -> Generator[Effect, Any, None]:
+        if self.deferred:
+            records, self.deferred = self.deferred, []
+            yield Call("put_many", (records,))
+
+    def _run(self) -> Generator[Effect, Any, None]:
         head = yield from self._load()
         # LangGraph's rule: a call may go up to step `start + recursion_limit + 2`
         stop = head.step + self.recursion_limit + 2
@@ -357,8 +373,14 @@ class RunLoop:
         writes: list[dict[str, Any]],
         next_specs: list[Any],
         values: dict[str, Any],
+        defer: bool = False,
     ) -> Generator[Effect, Any, Head]:
-        """Commit a new checkpoint on top of ``head`` (or just move, without a saver)."""
+        """Commit a new checkpoint on top of ``head`` (or just move, without a saver).
+
+        With ``defer`` the record is held back and committed in the same transaction as the
+        next one: used for the input checkpoint, whose next step (``__start__``) runs no user
+        code, so the two are one unit of durability and cost one commit.
+        """
         policy = head.policy.copy()
         if self.saver is None:
             record = CheckpointRecord(
@@ -378,7 +400,11 @@ class RunLoop:
             record = self._record(
                 head, source=source, step=step, writes=writes, next_specs=next_specs, values=values, policy=policy
             )
-            yield Call("put", (record,))
+            if defer:
+                self.deferred.append(record)
+            else:
+                records, self.deferred = [*self.deferred, record], []
+                yield Call("put_many", (records,)) if len(records) > 1 else Call("put", (record,))
             decoded = DecodedCheckpoint(record, next_specs, writes, self.metadata)
             new = Head(decoded, values, policy)
             self.graph.head_cache.put((self.thread_id, self.ns), (record.checkpoint_id, decoded, values, policy))
@@ -408,7 +434,13 @@ class RunLoop:
         step = head.step + 1 if head.decoded else -1
         return (
             yield from self._advance(
-                head, source="input", step=step, writes=[], next_specs=[{"node": START, "arg": arg}], values=head.values
+                head,
+                source="input",
+                step=step,
+                writes=[],
+                next_specs=[{"node": START, "arg": arg}],
+                values=head.values,
+                defer=True,
             )
         )
 
@@ -566,6 +598,7 @@ class RunLoop:
     ) -> Generator[Effect, Any, None]:
         if self.saver is None or head.id is None:
             return
+        yield from self._flush()  # pending rows refer to the checkpoint they ran from
         writes = [
             PendingWrite(task_id=r.task.id, kind="result", value=_dumps_pending(r))
             for r in done

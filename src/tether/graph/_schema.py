@@ -8,6 +8,8 @@ last value written, and two writes to it in one step are an error.
 from __future__ import annotations
 
 import dataclasses
+import operator
+import sys
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +52,29 @@ def _initial_of(hint: Any) -> Callable[[], Any] | None:
     return None
 
 
+def _hints(cls: Any) -> dict[str, Any]:
+    try:
+        return get_type_hints(cls, include_extras=True)
+    except NameError:
+        # a class defined inside a function, with postponed annotations, cannot see the
+        # function's imports; the names such schemas use most are typing's and operator's
+        module = sys.modules.get(getattr(cls, "__module__", ""), None)
+        namespace = {**vars(typing), "operator": operator, **(vars(module) if module else {})}
+        try:
+            hints: dict[str, Any] = {}
+            for klass in reversed(getattr(cls, "__mro__", (cls,))):
+                for key, hint in getattr(klass, "__annotations__", {}).items():
+                    text = getattr(hint, "__forward_arg__", hint)  # TypedDict wraps strings in ForwardRef
+                    hints[key] = (
+                        eval(text, namespace) if isinstance(text, str) else hint
+                    )  # annotations are program source, not stored data
+            return hints
+        except Exception as exc:
+            raise GraphBuildError(f"cannot read the type hints of state schema {cls!r}: {exc}") from exc
+    except Exception as exc:
+        raise GraphBuildError(f"cannot read the type hints of state schema {cls!r}: {exc}") from exc
+
+
 def _copy(value: Any) -> Any:
     """Top-level containers are copied, so a node that appends in place cannot alter stored state."""
     return value.copy() if type(value) in (list, dict, set) else value
@@ -61,10 +86,7 @@ class Schema:
     def __init__(self, cls: Any) -> None:
         self.cls = cls
         self.kind = self._kind(cls)
-        try:
-            hints = get_type_hints(cls, include_extras=True)
-        except Exception as exc:
-            raise GraphBuildError(f"cannot read the type hints of state schema {cls!r}: {exc}") from exc
+        hints = _hints(cls)
         if self.kind == "pydantic":
             hints = {k: hints.get(k, f.annotation) for k, f in cls.model_fields.items()}
         elif self.kind == "dataclass":

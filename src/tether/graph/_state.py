@@ -35,7 +35,8 @@ class SnapshotPolicy:
         self.bytes_since += written
         self.steps_since += 1
         return (
-            self.bytes_since >= max(SNAPSHOT_GROWTH * self.snapshot_bytes, SNAPSHOT_FLOOR_BYTES) or self.steps_since >= SNAPSHOT_MAX_STEPS
+            self.bytes_since >= max(SNAPSHOT_GROWTH * self.snapshot_bytes, SNAPSHOT_FLOOR_BYTES)
+            or self.steps_since >= SNAPSHOT_MAX_STEPS
         )
 
     def snapshotted(self, size: int) -> None:
