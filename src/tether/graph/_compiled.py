@@ -278,7 +278,7 @@ class CompiledStateGraph:
         if len(ex.tasks) == 1 or pool is None:
             results = []
             for i, task in enumerate(ex.tasks):
-                result = run_task(self, task, ex.values, loop.config, ex.resume.get(task.id, []), writer)
+                result = run_task(self, task, ex.values, loop.config, ex.resume.get(task.id, {}), writer)
                 results.append(result)
                 call = ex.on_done(result, len(ex.tasks) - i - 1)
                 if call is not None:
@@ -292,7 +292,7 @@ class CompiledStateGraph:
                 t,
                 ex.values,
                 loop.config,
-                ex.resume.get(t.id, []),
+                ex.resume.get(t.id, {}),
                 writer,
             )
             for t in ex.tasks
@@ -340,7 +340,7 @@ class CompiledStateGraph:
         async def one(task: Task) -> TaskResult:
             async with limit:
                 return await arun_task(
-                    self, task, ex.values, loop.config, ex.resume.get(task.id, []), loop.custom.append
+                    self, task, ex.values, loop.config, ex.resume.get(task.id, {}), loop.custom.append
                 )
 
         pending = {asyncio.ensure_future(one(t)) for t in ex.tasks}

@@ -8,6 +8,7 @@ chunk) — and a driver carries them out, synchronously (``invoke``/``stream``) 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -53,7 +54,7 @@ class Execute:
 
     tasks: list[Task]
     values: dict[str, Any]
-    resume: dict[str, list[Any]]
+    resume: dict[str, dict[str, Any]]
     on_done: Callable[[TaskResult, int], Call | None]
 
 
@@ -148,7 +149,7 @@ class RunLoop:
         # LangGraph's rule: a call may go up to step `start + recursion_limit + 2`
         stop = head.step + self.recursion_limit + 2
         cached: dict[str, TaskResult] = {}
-        resume_map: dict[str, list[Any]] = {}
+        resume_map: dict[str, dict[str, Any]] = {}
         continuing = self.input is None or isinstance(self.input, Command)
 
         if isinstance(self.input, Command) and (head.decoded is None or not head.decoded.next):
@@ -203,8 +204,8 @@ class RunLoop:
                 return
 
     def _apply_command(
-        self, head: Head, waiting: dict[str, tuple[Interrupt, ...]], resume: dict[str, list[Any]]
-    ) -> Generator[Effect, Any, dict[str, list[Any]]]:
+        self, head: Head, waiting: dict[str, tuple[Interrupt, ...]], resume: dict[str, dict[str, Any]]
+    ) -> Generator[Effect, Any, dict[str, dict[str, Any]]]:
         """Record a Command given to a paused thread: resume values and an update applied first."""
         assert isinstance(self.input, Command)
         command = self.input
@@ -264,7 +265,7 @@ class RunLoop:
 
     def _pending_state(
         self, head: Head
-    ) -> tuple[dict[str, TaskResult], dict[str, tuple[Interrupt, ...]], dict[str, list[Any]]]:
+    ) -> tuple[dict[str, TaskResult], dict[str, tuple[Interrupt, ...]], dict[str, dict[str, Any]]]:
         """Finished results, open interrupts and resume values recorded against ``head``.
 
         A Command update recorded earlier (the process died before the step committed) is
@@ -273,7 +274,7 @@ class RunLoop:
         tasks = {t.id: t for t in tasks_from_specs(head.id or "", head.decoded.next if head.decoded else [])}
         cached: dict[str, TaskResult] = {}
         waiting: dict[str, tuple[Interrupt, ...]] = {}
-        resume: dict[str, list[Any]] = {}
+        resume: dict[str, dict[str, Any]] = {}
         for pw in head.pending:
             task = tasks.get(pw.task_id)
             if task is None:
@@ -295,8 +296,8 @@ class RunLoop:
         return cached, waiting, resume
 
     def _resolve_resume(
-        self, waiting: dict[str, tuple[Interrupt, ...]], resume: dict[str, list[Any]]
-    ) -> dict[str, list[Any]]:
+        self, waiting: dict[str, tuple[Interrupt, ...]], resume: dict[str, dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
         assert isinstance(self.input, Command)
         value = self.input.resume
         if not waiting:
@@ -305,30 +306,26 @@ class RunLoop:
                 "use invoke(None, config) to continue it, or new input to start a turn"
             )
         by_id = {i.id: tid for tid, ints in waiting.items() for i in ints}
-        resume = {tid: list(v) for tid, v in resume.items()}
-        if (
-            isinstance(value, dict)
-            and value
-            and all(isinstance(k, str) for k in value)
-            and any(k in by_id for k in value)
-        ):
+        resume = {tid: dict(v) for tid, v in resume.items()}
+        if _is_id_mapping(value, by_id):
             unknown = [k for k in value if k not in by_id]
             if unknown:
                 raise InvalidResumeError(
                     f"thread {self.thread_id!r} has no pending interrupt with id {unknown[0]!r}; "
                     f"pending: {', '.join(by_id)}"
                 )
-            picked = {by_id[k]: v for k, v in value.items()}
+            picked = dict(value)
         else:
             if len(by_id) > 1:
                 raise InvalidResumeError(
                     f"thread {self.thread_id!r} has {len(by_id)} pending interrupts; resume with a mapping "
                     f"of interrupt id to value: Command(resume={{id: value, …}}) (ids: {', '.join(by_id)})"
                 )
-            picked = {next(iter(by_id.values())): value}
-        for tid, v in picked.items():
-            resume.setdefault(tid, []).append(v)
-        return resume  # every task re-runs with all the values it was given so far
+            picked = {next(iter(by_id)): value}
+        for interrupt_id_, v in picked.items():
+            # keyed by interrupt id: answering the same question twice (say, after a crash) overwrites
+            resume.setdefault(by_id[interrupt_id_], {})[interrupt_id_] = v
+        return resume  # every task re-runs with all the answers it was given so far
 
     # -- committing -----------------------------------------------------------------------
     def _record(
@@ -500,7 +497,7 @@ class RunLoop:
         head: Head,
         tasks: list[Task],
         cached: dict[str, TaskResult],
-        resume: dict[str, list[Any]],
+        resume: dict[str, dict[str, Any]],
     ) -> Generator[Effect, Any, list[TaskResult] | None]:
         to_run = [t for t in tasks if t.id not in cached]
         step = head.step + 1
@@ -615,6 +612,16 @@ class RunLoop:
         ]
         if writes:
             yield Call("put_pending", (self.thread_id, self.ns, head.id, writes))
+
+
+_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def _is_id_mapping(value: Any, pending_ids: dict[str, str]) -> bool:
+    """Whether a resume value maps interrupt ids to answers (rather than being one answer)."""
+    if not isinstance(value, dict) or not value or not all(isinstance(k, str) for k in value):
+        return False
+    return any(k in pending_ids for k in value) or all(_ID.fullmatch(k) for k in value)
 
 
 def _entry(result: TaskResult) -> dict[str, Any]:

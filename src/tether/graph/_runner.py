@@ -31,7 +31,7 @@ class TaskScope:
     """What a running node can reach through ``interrupt()`` and ``get_stream_writer()``."""
 
     task_id: str
-    resume: list[Any]
+    resume: dict[str, Any]  # interrupt id -> the answer given for it
     config: dict[str, Any]
     writer: Callable[[Any], None]
     counter: int = 0
@@ -53,9 +53,10 @@ def interrupt(value: Any) -> Any:
         raise GraphRuntimeError("interrupt() can only be called inside a node of a running graph")
     index = scope.counter
     scope.counter += 1
-    if index < len(scope.resume):
-        return scope.resume[index]
-    raise GraphInterrupt([Interrupt(value=value, id=interrupt_id(scope.task_id, index))])
+    key = interrupt_id(scope.task_id, index)
+    if key in scope.resume:
+        return scope.resume[key]
+    raise GraphInterrupt([Interrupt(value=value, id=key)])
 
 
 def get_stream_writer() -> Callable[[Any], None]:
@@ -213,7 +214,7 @@ class _InputCommand(Command[Any]):
     entry: bool = True
 
 
-def _scope_for(task: Task, resume: list[Any], config: dict[str, Any], writer: Callable[[Any], None]) -> TaskScope:
+def _scope_for(task: Task, resume: dict[str, Any], config: dict[str, Any], writer: Callable[[Any], None]) -> TaskScope:
     return TaskScope(task_id=task.id, resume=resume, config=config, writer=writer)
 
 
@@ -222,7 +223,7 @@ def run_task(
     task: Task,
     values: dict[str, Any],
     config: dict[str, Any],
-    resume: list[Any],
+    resume: dict[str, Any],
     writer: Callable[[Any], None],
 ) -> TaskResult:
     """Run a task synchronously; exceptions and interrupts come back inside the result."""
@@ -254,7 +255,7 @@ async def arun_task(
     task: Task,
     values: dict[str, Any],
     config: dict[str, Any],
-    resume: list[Any],
+    resume: dict[str, Any],
     writer: Callable[[Any], None],
 ) -> TaskResult:
     """Async twin of :func:`run_task`: awaits async nodes, runs sync ones in a thread."""
