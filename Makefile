@@ -12,8 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)  ## a durable workflow on the embedded SQLite default, then its history
-	$(BIN)/python examples/quickstart.py --db tether.sqlite
+run: $(STAMP)  ## the main job: a durable human-in-the-loop workflow on the embedded SQLite default
+	$(BIN)/python examples/approval.py --db tether.sqlite
 
 test: $(STAMP)  ## lint, type-check the core, run every test
 	$(BIN)/ruff check src tests examples benchmarks

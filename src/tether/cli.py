@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,10 +14,14 @@ from rich.console import Console
 from rich.table import Table
 
 from tether.checkpoint import _serde as serde
+from tether.checkpoint._base import PendingWrite
 from tether.checkpoint._sqlite import SqliteSaver
 from tether.errors import TetherError
+from tether.graph._builder import StateGraph
+from tether.graph._compiled import CompiledStateGraph
 from tether.graph._offline import read_state
 from tether.graph._state import decode_record
+from tether.types import Command
 
 app = typer.Typer(
     help="Inspect Tether threads stored in a SQLite checkpoint database.",
@@ -51,26 +58,59 @@ def _status(next_nodes: list[Any], pending_kinds: set[str]) -> str:
     return "paused" if next_nodes else "done"
 
 
+def _waiting_on(pending: list[PendingWrite]) -> list[dict[str, Any]]:
+    """The interrupts a thread waits on: those of tasks that have not finished since."""
+    finished = {p.task_id for p in pending if p.kind == "result"}
+    out: list[dict[str, Any]] = []
+    for p in pending:
+        if p.kind == "interrupt" and p.task_id not in finished:
+            out += serde.loads(p.value)
+    return out
+
+
 @app.command()
-def threads(db: DbArg, as_json: JsonOpt = False) -> None:
+def threads(
+    db: DbArg,
+    waiting: Annotated[bool, typer.Option("--waiting", help="Only threads waiting for a person")] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """List threads with their status, step count and what runs next."""
     with _open(db) as saver:
         rows = []
         for summary in saver.threads():
             decoded = decode_record(summary.head)
             next_nodes = [s if isinstance(s, str) else s["node"] for s in decoded.next]
+            asks = _waiting_on(summary.pending)
+            kinds = {p.kind for p in summary.pending} - ({"interrupt"} if not asks else set())
+            status = _status(next_nodes, kinds)
+            if waiting and status != "waiting":
+                continue
             rows.append(
                 {
                     "thread_id": summary.thread_id,
-                    "status": _status(next_nodes, {p.kind for p in summary.pending}),
+                    "status": status,
                     "step": summary.head.step,
                     "checkpoints": summary.checkpoints,
                     "updated_at": summary.head.created_at,
                     "next": next_nodes,
+                    "interrupts": asks,
                 }
             )
     if as_json:
         _print_json(rows)
+        return
+    if waiting:
+        table = Table("thread", "step", "waiting since", "interrupt id", "asks")
+        for r in rows:
+            for ask in r["interrupts"]:
+                table.add_row(
+                    r["thread_id"],
+                    str(r["step"]),
+                    r["updated_at"],
+                    ask["id"],
+                    _shorten(json.dumps(serde.encode(ask["value"]), ensure_ascii=False), 120),
+                )
+        console.print(table if rows else "no thread is waiting for a person")
         return
     table = Table("thread", "status", "step", "checkpoints", "updated", "next")
     for r in rows:
@@ -83,6 +123,112 @@ def threads(db: DbArg, as_json: JsonOpt = False) -> None:
             ", ".join(r["next"]) or "-",
         )
     console.print(table)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _recorded_graph(saver: SqliteSaver, thread: str) -> str | None:
+    """The ``graph`` a run of this thread recorded in its metadata, newest first."""
+    for record in saver.list(thread):
+        spec = decode_record(record).metadata.get("graph")
+        if spec:
+            return str(spec)
+    return None
+
+
+def _load_graph(spec: str, saver: SqliteSaver) -> Any:
+    """Import ``module:attr`` (a StateGraph, a compiled graph, or a function returning one)
+    and compile it against ``saver``."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise typer.BadParameter(f"--graph must look like module:attribute, got {spec!r}")
+    sys.path.insert(0, os.getcwd())  # like `python -m`: modules of the current project import
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise typer.BadParameter(f"cannot import graph {spec!r}: {exc}") from exc
+    if callable(target) and not isinstance(target, (StateGraph, CompiledStateGraph)):
+        target = target()
+    if isinstance(target, CompiledStateGraph):
+        return target.builder.compile(
+            checkpointer=saver, interrupt_before=target.interrupt_before, interrupt_after=target.interrupt_after
+        )
+    if isinstance(target, StateGraph):
+        return target.compile(checkpointer=saver)
+    raise typer.BadParameter(f"{spec!r} is a {type(target).__name__}, not a StateGraph or compiled graph")
+
+
+def _parse_answer(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text  # plain words are a string answer
+
+
+@app.command()
+def resume(
+    db: DbArg,
+    thread: ThreadArg,
+    value: Annotated[
+        str | None, typer.Option("--value", help="The answer, as JSON (plain text is taken as a string)")
+    ] = None,
+    interrupt_id: Annotated[str | None, typer.Option("--id", help="Which interrupt, when several wait")] = None,
+    graph: Annotated[
+        str | None,
+        typer.Option(
+            "--graph",
+            envvar="TETHER_GRAPH",
+            help="module:attribute of the graph (default: the 'graph' the run recorded in its metadata)",
+        ),
+    ] = None,
+) -> None:
+    """Answer a thread that waits on interrupt() and run it on; without --value, ask here."""
+    with _open(db) as saver:
+        loaded = saver.get(thread)
+        if loaded is None:
+            console.print(f"[red]error:[/] thread {thread!r} has no checkpoints in {db}")
+            raise typer.Exit(1)
+        asks = _waiting_on(loaded.pending)
+        if not asks:
+            console.print(f"[red]error:[/] thread {thread!r} is not waiting for a person")
+            raise typer.Exit(1)
+        if interrupt_id is not None and interrupt_id not in {a["id"] for a in asks}:
+            console.print(f"[red]error:[/] thread {thread!r} has no pending interrupt {interrupt_id!r}")
+            raise typer.Exit(1)
+        if interrupt_id is None and len(asks) > 1:
+            ids = ", ".join(a["id"] for a in asks)
+            console.print(
+                f"[red]error:[/] thread {thread!r} waits on {len(asks)} interrupts; pick one with --id ({ids})"
+            )
+            raise typer.Exit(1)
+        ask = next(a for a in asks if interrupt_id in (None, a["id"]))
+        spec = graph or _recorded_graph(saver, thread)
+        if not spec:
+            console.print("[red]error:[/] which graph runs this thread? pass --graph module:attribute")
+            raise typer.Exit(2)
+        app_ = _load_graph(spec, saver)
+        if value is None:
+            console.print(f"[bold]{thread}[/] asks: {json.dumps(serde.encode(ask['value']), ensure_ascii=False)}")
+            value = typer.prompt("answer (JSON, or plain text)")
+        answer = _parse_answer(value)
+        config = {"configurable": {"thread_id": thread}, "metadata": {"graph": spec}}
+        try:
+            app_.invoke(Command(resume={ask["id"]: answer}), config)
+        except TetherError as exc:
+            console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from exc
+        state = app_.get_state(config)
+    if state.interrupts:
+        for pending in state.interrupts:
+            console.print(f"[yellow]waiting again[/] on {pending.id}: {pending.value!r}")
+    else:
+        console.print(
+            f"[green]resumed[/] {thread}: now at step {state.metadata['step']}, next: {', '.join(state.next) or '-'}"
+        )
 
 
 @app.command()
