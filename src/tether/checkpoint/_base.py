@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import os
+import random
 import socket
 import threading
 import time
@@ -51,6 +52,8 @@ class CheckpointRecord:
     writes: str  # [{"task": i, "node": "n", "writes": [[key, value], …]}, …] in apply order
     metadata: str  # user metadata from the run's config
     snapshot: str | None = None  # the full state, present on snapshot checkpoints
+    # False when the writer knows the parent has no pending writes to drop (saves a statement)
+    clears_pending: bool = True
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -90,6 +93,8 @@ class ThreadSummary:
 
 
 _id_lock = threading.Lock()
+_random = random.Random(os.urandom(16))  # ids need uniqueness, not secrecy
+os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(16)))  # forked workers must not repeat ids
 _last_id = [0]
 
 
@@ -100,7 +105,7 @@ def new_checkpoint_id() -> str:
         value = max(now, _last_id[0] + 1)
         _last_id[0] = value
     ms, sub_ms = divmod(value, 1000)
-    rand = int.from_bytes(os.urandom(8), "big")
+    rand = _random.getrandbits(64)  # uniqueness within a process comes from the counter above
     # RFC 9562 v7 layout: 48-bit ms timestamp | version | 12 bits (here: the microseconds) | variant | random
     hi = (ms << 16) | (0x7 << 12) | sub_ms
     lo = (0b10 << 62) | (rand >> 2)

@@ -318,7 +318,7 @@ class SqliteSaver(BaseCheckpointSaver):
                 "INSERT INTO snapshots (thread, checkpoint_id, state) VALUES (?, ?, ?)",
                 (key, r.checkpoint_id, r.snapshot),
             )
-        if r.parent_id is not None and r.source == "loop":
+        if r.parent_id is not None and r.source == "loop" and r.clears_pending:
             conn.execute(  # results and errors are now in r.writes; interrupts stay as history
                 "DELETE FROM pending_writes WHERE thread = ? AND checkpoint_id = ?"
                 " AND kind IN ('result', 'error', 'input')",

@@ -118,6 +118,8 @@ class RunLoop:
         self.persisted: set[str] = set()
         self.final_values: dict[str, Any] | None = None
         self.interrupted = False
+        self.head: Head | None = None  # the newest checkpoint this run committed
+        self.pending_at: set[str] = set()  # checkpoints this run wrote pending writes for
         self.deferred: list[CheckpointRecord] = []  # the input checkpoint, committed with the next one
         self.pre: list[tuple[str, Any]] = []  # a Command(update=…) applied before the next step
         self.input_goto: list[Any] = []  # and its goto, run after that step
@@ -137,7 +139,16 @@ class RunLoop:
         except BaseException:
             yield from self._flush()  # a failed run still records the input it was given
             raise
+        finally:
+            self._remember_head()
         yield from self._flush()
+
+    def _remember_head(self) -> None:
+        """Keep the newest committed state in memory: the thread's next run skips rebuilding it."""
+        head = self.head
+        if head is not None and head.decoded is not None and not self.deferred:
+            entry = (head.decoded.record.checkpoint_id, head.decoded, head.values, head.policy)
+            self.graph.head_cache.put((self.thread_id, self.ns), entry)
 
     def _flush(self) -> Generator[Effect, Any, None]:
         if self.deferred:
@@ -226,6 +237,7 @@ class RunLoop:
             writes.append(PendingWrite(task_id=INPUT_NODE, kind="input", value=serde.dumps(pre_value)))
             self.input_goto = goto
         if writes:
+            self.pending_at.add(head.id or "")
             yield Call("put_pending", (self.thread_id, self.ns, head.id, writes))
         return resume
 
@@ -359,6 +371,7 @@ class RunLoop:
             writes=writes_json,
             metadata=serde.dumps(self.metadata) if self.metadata else "{}",
             snapshot=snapshot,
+            clears_pending=bool(head.pending) or head.id in self.pending_at,
         )
 
     def _advance(
@@ -404,7 +417,7 @@ class RunLoop:
                 yield Call("put_many", (records,)) if len(records) > 1 else Call("put", (record,))
             decoded = DecodedCheckpoint(record, next_specs, writes, self.metadata)
             new = Head(decoded, values, policy)
-            self.graph.head_cache.put((self.thread_id, self.ns), (record.checkpoint_id, decoded, values, policy))
+            self.head = new
         yield from self._emit_checkpoint(new, parent_id=head.id)
         return new
 
@@ -585,6 +598,7 @@ class RunLoop:
             if self.saver is None or still_running == 0 or result.error is not None or result.interrupts:
                 return None
             self.persisted.add(result.task.id)
+            self.pending_at.add(head.id or "")
             write = PendingWrite(task_id=result.task.id, kind="result", value=_dumps_pending(result))
             return Call("put_pending", (self.thread_id, self.ns, head.id, [write]))
 
@@ -611,6 +625,7 @@ class RunLoop:
             for r in paused
         ]
         if writes:
+            self.pending_at.add(head.id)
             yield Call("put_pending", (self.thread_id, self.ns, head.id, writes))
 
 
