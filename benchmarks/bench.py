@@ -657,7 +657,10 @@ def report(out: Out, result: dict[str, Any]) -> None:
         ],
         rows,
     )
-    out.line(f"Thread ids: {STORAGE_THREAD_ID!r} unless marked UUID (36 characters); every checkpoint row stores it.")
+    out.line(
+        f"Thread ids: {STORAGE_THREAD_ID!r} unless marked UUID (36 characters); "
+        "Tether stores a thread id once, in its threads table."
+    )
     out.line(
         f"Targets: Tether <= {TARGET_BYTES / 1e6:g} MB (1 MB = 1,000,000 B) after 1,000 turns; "
         f"Tether end/start <= {TARGET_TURN_RATIO:g}x; "

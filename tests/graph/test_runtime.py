@@ -338,3 +338,26 @@ def test_tables_are_readable_json(sqlite_path: Path) -> None:
     assert [r[:2] for r in rows] == [(-1, "input"), (0, "loop"), (1, "loop"), (2, "loop")]
     writes = raw(sqlite_path, "SELECT node, writes FROM checkpoint_writes WHERE step = 1")
     assert writes == [("a", '[["log",["a"]],["n",2]]')]
+
+
+def test_resume_errors_name_the_problem(saver: BaseCheckpointSaver) -> None:
+    from tether.errors import InvalidResumeError
+
+    g = StateGraph(S)
+    g.add_node("a", lambda s: {"log": [interrupt("a?")]})
+    g.add_node("b", lambda s: {"log": [interrupt("b?")]})
+    g.add_edge(START, "a")
+    g.add_edge(START, "b")
+    app = g.compile(checkpointer=saver)
+    out = app.invoke({}, cfg())
+    ids = [i.id for i in out["__interrupt__"]]
+    with pytest.raises(InvalidResumeError, match="2 pending interrupts; resume with a mapping"):
+        app.invoke(Command(resume="yes"), cfg())
+    with pytest.raises(InvalidResumeError, match=r"no pending interrupt with id '0{32}'"):
+        app.invoke(Command(resume={"0" * 32: "yes"}), cfg())
+    assert app.invoke(Command(resume={ids[0]: "A", ids[1]: "B"}), cfg())["log"] == ["A", "B"]
+    with pytest.raises(InvalidResumeError, match="not waiting on an interrupt \\(it has finished\\)"):
+        app.invoke(Command(resume="late"), cfg())
+    with pytest.raises(InvalidResumeError, match=r"has no checkpoint"):
+        app.invoke(Command(resume="x"), cfg("never-started"))
+    assert len(list(app.get_state_history(cfg()))) == 3  # input, __start__, the resumed step: refusals add none

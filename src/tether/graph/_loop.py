@@ -25,7 +25,15 @@ from tether.errors import (
     InvalidUpdateError,
     SerializationError,
 )
-from tether.graph._algo import Task, TaskResult, apply_order, apply_step, plan_next, tasks_from_specs
+from tether.graph._algo import (
+    Task,
+    TaskResult,
+    apply_order,
+    apply_step,
+    interrupt_id,
+    plan_next,
+    tasks_from_specs,
+)
 from tether.graph._runner import update_pairs
 from tether.graph._state import INPUT_NODE, DecodedCheckpoint, SnapshotPolicy, pull_nodes, rebuild
 from tether.types import START, Command, Interrupt, Send
@@ -165,7 +173,10 @@ class RunLoop:
 
         if isinstance(self.input, Command) and (head.decoded is None or not head.decoded.next):
             if self.input.resume is not None:
-                raise InvalidResumeError(f"thread {self.thread_id!r} is not waiting on an interrupt; nothing to resume")
+                state = (
+                    "has no checkpoint" if head.decoded is None else "is not waiting on an interrupt (it has finished)"
+                )
+                raise InvalidResumeError(f"thread {self.thread_id!r} {state}; there is nothing to resume")
             head = yield from self._commit_input(head, command=self.input)
             continuing = False
         elif continuing:
@@ -222,7 +233,7 @@ class RunLoop:
         command = self.input
         writes: list[PendingWrite] = []
         if command.resume is not None:
-            resume = self._resolve_resume(waiting, resume)
+            resume = self._resolve_resume(head, waiting, resume)
             writes += [PendingWrite(task_id=tid, kind="resume", value=serde.dumps(v)) for tid, v in resume.items()]
         else:
             resume = {}
@@ -308,15 +319,12 @@ class RunLoop:
         return cached, waiting, resume
 
     def _resolve_resume(
-        self, waiting: dict[str, tuple[Interrupt, ...]], resume: dict[str, dict[str, Any]]
+        self, head: Head, waiting: dict[str, tuple[Interrupt, ...]], resume: dict[str, dict[str, Any]]
     ) -> dict[str, dict[str, Any]]:
         assert isinstance(self.input, Command)
         value = self.input.resume
         if not waiting:
-            raise InvalidResumeError(
-                f"thread {self.thread_id!r} is not waiting on an interrupt; "
-                "use invoke(None, config) to continue it, or new input to start a turn"
-            )
+            return self._answer_next_question(head, value, resume)
         by_id = {i.id: tid for tid, ints in waiting.items() for i in ints}
         resume = {tid: dict(v) for tid, v in resume.items()}
         if _is_id_mapping(value, by_id):
@@ -338,6 +346,27 @@ class RunLoop:
             # keyed by interrupt id: answering the same question twice (say, after a crash) overwrites
             resume.setdefault(by_id[interrupt_id_], {})[interrupt_id_] = v
         return resume  # every task re-runs with all the answers it was given so far
+
+    def _answer_next_question(
+        self, head: Head, value: Any, resume: dict[str, dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """A resume given before the question was asked (say, after update_state on a paused
+        thread): it answers the next interrupt() of the one task due, as in LangGraph."""
+        tasks = tasks_from_specs(head.id or "", head.decoded.next if head.decoded else [])
+        if _is_id_mapping(value, {}):
+            raise InvalidResumeError(
+                f"thread {self.thread_id!r} has no pending interrupt with id {next(iter(value))!r}"
+            )
+        if len(tasks) != 1:
+            raise InvalidResumeError(
+                f"thread {self.thread_id!r} is not waiting on an interrupt"
+                + (" (it has finished)" if not tasks else f" and {len(tasks)} tasks are due")
+                + "; use invoke(None, config) to continue it, or new input to start a turn"
+            )
+        (task,) = tasks
+        answers = dict(resume.get(task.id, {}))
+        answers[interrupt_id(task.id, len(answers))] = value  # the id its next interrupt() will have
+        return {**resume, task.id: answers}
 
     # -- committing -----------------------------------------------------------------------
     def _record(
