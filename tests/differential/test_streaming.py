@@ -297,3 +297,18 @@ def test_sync_invoke_of_async_node_fails_in_both():
         g = async_graph(base.fresh())
         with pytest.raises(Exception):  # noqa: B017 - the error types differ by design
             g.invoke({"n": 1})
+
+
+def test_stream_with_subgraphs_flag_has_the_namespaced_shape(diff):
+    def build(lib, **kw):
+        g = lib.StateGraph(S)
+        g.add_node("a", lambda s: {"log": ["a"]})
+        g.add_edge(lib.START, "a")
+        return g.compile(**kw)
+
+    def drive(lib, g):
+        single = [norm(c) for c in g.stream({"n": 1}, stream_mode="updates", subgraphs=True)]
+        multi = [norm(c) for c in g.stream({"n": 1}, stream_mode=["values", "updates"], subgraphs=True)]
+        return single, multi
+
+    diff.compare(build, drive)

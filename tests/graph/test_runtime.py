@@ -361,3 +361,24 @@ def test_resume_errors_name_the_problem(saver: BaseCheckpointSaver) -> None:
     with pytest.raises(InvalidResumeError, match=r"has no checkpoint"):
         app.invoke(Command(resume="x"), cfg("never-started"))
     assert len(list(app.get_state_history(cfg()))) == 3  # input, __start__, the resumed step: refusals add none
+
+
+def test_get_graph_draws_mermaid() -> None:
+    g = linear("a", "b")
+    g.add_conditional_edges("b", lambda s: END, {"done": END, "again": "a"})
+    drawing = g.compile().get_graph()
+    assert drawing.nodes == ("__start__", "a", "b", "__end__")
+    text = drawing.draw_mermaid()
+    assert "__start__ --> a" in text and "a --> b" in text
+    assert "b -.-> __end__" in text and "b -.-> a" in text
+
+
+async def test_async_sqlite_saver_as_async_context_manager(tmp_path: Path) -> None:
+    from tether.checkpoint import AsyncSqliteSaver
+
+    async with AsyncSqliteSaver.from_conn_string(tmp_path / "a.sqlite") as saver:
+        app = linear("a", "b").compile(checkpointer=saver)
+        assert (await app.ainvoke({"n": 0}, cfg()))["n"] == 2
+        assert (await app.aget_state(cfg())).values["log"] == ["a", "b"]
+        history = [s async for s in app.aget_state_history(cfg())]
+        assert [h.metadata["step"] for h in history] == [2, 1, 0, -1]

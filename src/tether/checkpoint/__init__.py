@@ -9,9 +9,10 @@ from tether.checkpoint._base import (
 )
 from tether.checkpoint._memory import InMemorySaver, MemorySaver
 from tether.checkpoint._serde import register_type
-from tether.checkpoint._sqlite import SqliteSaver
+from tether.checkpoint._sqlite import AsyncSqliteSaver, SqliteSaver
 
 __all__ = [
+    "AsyncSqliteSaver",
     "BaseCheckpointSaver",
     "CheckpointRecord",
     "InMemorySaver",

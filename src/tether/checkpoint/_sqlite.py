@@ -35,7 +35,7 @@ from tether.checkpoint._base import (
 from tether.checkpoint._sqlite_schema import migrate
 from tether.errors import CheckpointError, TetherError
 
-__all__ = ["SqliteSaver", "Synchronous"]
+__all__ = ["AsyncSqliteSaver", "SqliteSaver", "Synchronous"]
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
@@ -365,3 +365,17 @@ class SqliteSaver(BaseCheckpointSaver):
             if self._lease_conn is not self.conn:
                 self._lease_conn.close()
             self.conn.close()
+
+
+class AsyncSqliteSaver(SqliteSaver):
+    """The SQLite store for asyncio programs: ``async with AsyncSqliteSaver.from_conn_string(path)``.
+
+    Same database and behaviour as ``SqliteSaver``; its ``a…`` methods run the SQLite calls in a
+    worker thread, so the event loop never blocks on the disk.
+    """
+
+    async def __aenter__(self) -> AsyncSqliteSaver:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()

@@ -13,7 +13,8 @@ from tether.checkpoint import _serde as serde
 from tether.checkpoint._base import BaseCheckpointSaver, run_owner
 from tether.errors import CheckpointNotFoundError, ConfigError, InvalidUpdateError
 from tether.graph._algo import Join, Task, TaskResult, Topology, apply_order, apply_step, plan_next, tasks_from_specs
-from tether.graph._loop import INTERRUPT, Call, Emit, Execute, Head, RunLoop
+from tether.graph._drawing import DrawableGraph
+from tether.graph._loop import INTERRUPT, Call, Emit, Execute, Head, RunLoop, build_record
 from tether.graph._runner import arun_task, route_update, run_task
 from tether.graph._state import DecodedCheckpoint, SnapshotPolicy, decode_record, rebuild, reducer_name
 from tether.types import END, START, Interrupt, RunnableConfig, StateSnapshot, TaskSnapshot
@@ -169,9 +170,10 @@ class CompiledStateGraph:
         **kwargs: Any,
     ) -> Iterator[Any]:
         """Run the graph, yielding chunks for each stream mode (a ``(mode, chunk)`` pair each
-        when several modes are asked for)."""
+        when several modes are asked for; with ``subgraphs=True``, prefixed by the namespace)."""
         loop = self._prepare(input, config, stream_mode, interrupt_before, interrupt_after)
-        return self._drive(loop)
+        chunks = self._drive(loop)
+        return _with_namespace(chunks) if kwargs.get("subgraphs") else chunks
 
     def invoke(
         self,
@@ -200,7 +202,7 @@ class CompiledStateGraph:
     ) -> AsyncIterator[Any]:
         loop = self._prepare(input, config, stream_mode, interrupt_before, interrupt_after)
         async for chunk in self._adrive(loop):
-            yield chunk
+            yield _namespaced(chunk) if kwargs.get("subgraphs") else chunk
 
     async def ainvoke(
         self,
@@ -356,6 +358,10 @@ class CompiledStateGraph:
         return results
 
     # -- inspecting -------------------------------------------------------------------------
+    def get_graph(self) -> DrawableGraph:
+        """The graph's nodes and edges; ``.draw_mermaid()`` renders it as a Mermaid flowchart."""
+        return DrawableGraph.from_builder(self.builder)
+
     def _require_thread(self, config: RunnableConfig | None) -> tuple[str, str, str | None]:
         if self.checkpointer is None:
             raise ConfigError("this graph has no checkpointer: compile(checkpointer=…) to keep threads")
@@ -542,16 +548,11 @@ class CompiledStateGraph:
             new_values = apply_step(self.topology, current, (), [(node, result.writes)], check=True)
             next_specs = plan_next(self.topology, new_values, [result]) if node != END else []
             head = Head(decoded, current, policy or SnapshotPolicy())
-            loop = RunLoop(
+            record = build_record(
                 self,
-                None,
-                {**config, "configurable": {**config.get("configurable", {}), "checkpoint_ns": ns}},
-                (),
-                (),
-                (),
-            )
-            record = loop._record(
                 head,
+                thread_id=thread_id,
+                ns=ns,
                 source="update",
                 step=(decoded.record.step + 1) if decoded else 0,
                 writes=[{"node": node, "writes": [[k, v] for k, v in result.writes]}]
@@ -560,6 +561,7 @@ class CompiledStateGraph:
                 next_specs=next_specs,
                 values=new_values,
                 policy=head.policy.copy(),
+                metadata=dict(config.get("metadata") or {}),
             )
             saver.put(record)
             return self._config(config, record.checkpoint_id)
@@ -595,6 +597,17 @@ def _names(value: Sequence[str] | str) -> tuple[str, ...]:
 
 def _copy(value: Any) -> Any:
     return value.copy() if type(value) in (list, dict, set) else value
+
+
+def _namespaced(chunk: Any) -> Any:
+    """``subgraphs=True`` shape: the namespace first. Subgraph nodes run as one step of the
+    parent, so every chunk comes from the root namespace, ``()``."""
+    return ((), *chunk) if isinstance(chunk, tuple) else ((), chunk)
+
+
+def _with_namespace(chunks: Iterator[Any]) -> Iterator[Any]:
+    for chunk in chunks:
+        yield _namespaced(chunk)
 
 
 def _with_defaults(config: RunnableConfig | None) -> RunnableConfig:

@@ -41,7 +41,7 @@ from tether.types import START, Command, Interrupt, Send
 if TYPE_CHECKING:
     from tether.graph._compiled import CompiledStateGraph
 
-__all__ = ["Call", "Emit", "Execute", "RunLoop"]
+__all__ = ["Call", "Emit", "Execute", "Head", "RunLoop", "build_record"]
 
 INTERRUPT = "__interrupt__"
 COMMAND_KEY = "__command__"  # marks a Command given as the input of a fresh or finished thread
@@ -380,26 +380,18 @@ class RunLoop:
         values: dict[str, Any],
         policy: SnapshotPolicy,
     ) -> CheckpointRecord:
-        writes_json = _dumps_writes(writes)
-        next_json = _dumps_next(next_specs)
-        snapshot = None
-        # the first checkpoint of a thread always carries a snapshot: it records the reducers,
-        # so tools can rebuild the thread's state without importing the graph
-        if policy.record(len(writes_json)) or head.decoded is None:
-            snapshot = serde.dumps({"values": values, "reducers": self.graph.reducer_names})
-            policy.snapshotted(len(snapshot))
-        return CheckpointRecord(
+        return build_record(
+            self.graph,
+            head,
             thread_id=self.thread_id,
-            checkpoint_ns=self.ns,
-            checkpoint_id=new_checkpoint_id(),
-            parent_id=head.id,
-            step=step,
+            ns=self.ns,
             source=source,
-            created_at=_now(),
-            next=next_json,
-            writes=writes_json,
-            metadata=serde.dumps(self.metadata) if self.metadata else "{}",
-            snapshot=snapshot,
+            step=step,
+            writes=writes,
+            next_specs=next_specs,
+            values=values,
+            policy=policy,
+            metadata=self.metadata,
             clears_pending=bool(head.pending) or head.id in self.pending_at,
         )
 
@@ -656,6 +648,46 @@ class RunLoop:
         if writes:
             self.pending_at.add(head.id)
             yield Call("put_pending", (self.thread_id, self.ns, head.id, writes))
+
+
+def build_record(
+    graph: CompiledStateGraph,
+    head: Head,
+    *,
+    thread_id: str,
+    ns: str,
+    source: str,
+    step: int,
+    writes: list[dict[str, Any]],
+    next_specs: list[Any],
+    values: dict[str, Any],
+    policy: SnapshotPolicy,
+    metadata: dict[str, Any],
+    clears_pending: bool = True,
+) -> CheckpointRecord:
+    """Serialize a new checkpoint on top of ``head``, with a snapshot when the policy says so."""
+    writes_json = _dumps_writes(writes)
+    next_json = _dumps_next(next_specs)
+    snapshot = None
+    # the first checkpoint of a thread always carries a snapshot: it records the reducers,
+    # so tools can rebuild the thread's state without importing the graph
+    if policy.record(len(writes_json)) or head.decoded is None:
+        snapshot = serde.dumps({"values": values, "reducers": graph.reducer_names})
+        policy.snapshotted(len(snapshot))
+    return CheckpointRecord(
+        thread_id=thread_id,
+        checkpoint_ns=ns,
+        checkpoint_id=new_checkpoint_id(),
+        parent_id=head.id,
+        step=step,
+        source=source,
+        created_at=_now(),
+        next=next_json,
+        writes=writes_json,
+        metadata=serde.dumps(metadata) if metadata else "{}",
+        snapshot=snapshot,
+        clears_pending=clears_pending,
+    )
 
 
 _ID = re.compile(r"[0-9a-f]{32}")
