@@ -2,8 +2,16 @@
 
 from tether.checkpoint import InMemorySaver, MemorySaver, SqliteSaver
 from tether.errors import TetherError
-from tether.graph import CompiledStateGraph, MessagesState, StateGraph, get_stream_writer, interrupt
-from tether.types import END, START, Command, Interrupt, RunnableConfig, Send, StateSnapshot
+from tether.graph import (
+    CompiledStateGraph,
+    MessagesState,
+    RetryPolicy,
+    StateGraph,
+    get_runtime,
+    get_stream_writer,
+    interrupt,
+)
+from tether.types import END, START, Command, Interrupt, RunnableConfig, Runtime, Send, StateSnapshot
 
 __version__ = "0.1.0"
 
@@ -16,12 +24,15 @@ __all__ = [
     "Interrupt",
     "MemorySaver",
     "MessagesState",
+    "RetryPolicy",
     "RunnableConfig",
+    "Runtime",
     "Send",
     "SqliteSaver",
     "StateGraph",
     "StateSnapshot",
     "TetherError",
+    "get_runtime",
     "get_stream_writer",
     "interrupt",
 ]

@@ -14,6 +14,7 @@ __all__ = [
     "GraphInterrupt",
     "Interrupt",
     "RunnableConfig",
+    "Runtime",
     "Send",
     "StateSnapshot",
     "StreamMode",
@@ -80,6 +81,17 @@ class Command(Generic[N]):
         if isinstance(self.goto, (str, Send)):
             return [self.goto]
         return list(self.goto)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Runtime(Generic[N]):
+    """What a node that asks for ``runtime`` gets: the run's ``context`` (``invoke(..., context=…)``)
+    and a ``stream_writer`` for ``stream_mode="custom"``."""
+
+    context: N | None = None
+    stream_writer: Any = None
+    store: Any = None
+    previous: Any = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,3 +81,22 @@ def test_snapshot_created_at_present(diff, saver_kind):
         return [h.created_at is not None for h in g.get_state_history(thread())]
 
     diff.compare(small, drive, saver=saver_kind)
+
+
+def test_runtime_context_reaches_nodes(diff):
+    from dataclasses import dataclass
+
+    @dataclass
+    class Ctx:
+        user: str
+
+    def build(lib, **kw):
+        def greet(state: S, runtime) -> dict:
+            return {"msgs": [f"hi {runtime.context.user}"]}
+
+        g = lib.StateGraph(S, context_schema=Ctx)
+        g.add_node("greet", greet)
+        g.add_edge(lib.START, "greet")
+        return g.compile(**kw)
+
+    diff.compare(build, lambda lib, g: norm(g.invoke({"msgs": []}, context=Ctx(user="ada"))))

@@ -382,3 +382,69 @@ async def test_async_sqlite_saver_as_async_context_manager(tmp_path: Path) -> No
         assert (await app.aget_state(cfg())).values["log"] == ["a", "b"]
         history = [s async for s in app.aget_state_history(cfg())]
         assert [h.metadata["step"] for h in history] == [2, 1, 0, -1]
+
+
+def test_retry_policy_runs_a_failing_node_again() -> None:
+    from tether import RetryPolicy
+
+    calls = {"flaky": 0, "broken": 0}
+
+    def flaky(s: S) -> dict[str, Any]:
+        calls["flaky"] += 1
+        if calls["flaky"] < 3:
+            raise ConnectionError("reset by peer")
+        return {"log": ["flaky ok"]}
+
+    def broken(s: S) -> dict[str, Any]:
+        calls["broken"] += 1
+        raise ValueError("a bug, not bad luck")
+
+    fast = RetryPolicy(initial_interval=0.001, jitter=False, max_attempts=3)
+    g = StateGraph(S)
+    g.add_node("flaky", flaky, retry_policy=fast)
+    g.add_edge(START, "flaky")
+    assert g.compile().invoke({})["log"] == ["flaky ok"]
+    assert calls["flaky"] == 3
+
+    g = StateGraph(S)
+    g.add_node("broken", broken, retry_policy=fast)
+    g.add_edge(START, "broken")
+    with pytest.raises(ValueError, match="a bug"):
+        g.compile().invoke({})
+    assert calls["broken"] == 1  # programming errors are not retried by default
+
+    calls["broken"] = 0
+    g = StateGraph(S)
+    g.add_node("broken", broken, retry_policy=fast._replace(retry_on=ValueError))
+    g.add_edge(START, "broken")
+    with pytest.raises(ValueError):
+        g.compile().invoke({})
+    assert calls["broken"] == 3  # retry_on chooses; max_attempts bounds it
+
+
+def test_default_retry_on_reads_http_status() -> None:
+    from tether.graph._retry import default_retry_on
+
+    class Response:
+        def __init__(self, status_code: int) -> None:
+            self.status_code = status_code
+
+    class HTTPError(Exception):
+        def __init__(self, status: int) -> None:
+            super().__init__(status)
+            self.response = Response(status)
+
+    assert default_retry_on(HTTPError(503)) and not default_retry_on(HTTPError(404))
+    assert default_retry_on(ConnectionError()) and default_retry_on(TimeoutError()) is False
+    assert default_retry_on(Exception("other")) and not default_retry_on(KeyError("k"))
+
+
+def test_runnable_objects_are_nodes() -> None:
+    class Upper:
+        def invoke(self, state: Any, config: Any = None) -> dict[str, Any]:
+            return {"log": [str(state["n"]).upper() + "!"]}
+
+    g = StateGraph(S)
+    g.add_node("shout", Upper())
+    g.add_edge(START, "shout")
+    assert g.compile().invoke({"n": 3})["log"] == ["3!"]

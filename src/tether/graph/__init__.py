@@ -3,7 +3,8 @@
 from tether.graph._builder import StateGraph
 from tether.graph._compiled import CompiledStateGraph
 from tether.graph._messages import MessagesState
-from tether.graph._runner import get_stream_writer, interrupt
+from tether.graph._retry import RetryPolicy
+from tether.graph._runner import get_runtime, get_stream_writer, interrupt
 from tether.types import END, START, Command, Send
 
 __all__ = [
@@ -12,8 +13,10 @@ __all__ = [
     "Command",
     "CompiledStateGraph",
     "MessagesState",
+    "RetryPolicy",
     "Send",
     "StateGraph",
+    "get_runtime",
     "get_stream_writer",
     "interrupt",
 ]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args, get_origin
 
 from tether.errors import GraphBuildError
+from tether.graph._retry import RetryPolicy
 from tether.graph._schema import Channel, Schema
 from tether.types import END, START, Command
 
@@ -29,6 +30,8 @@ class NodeSpec:
     declared_targets: tuple[str, ...] | None  # from `-> Command[Literal[...]]`; None: unknown
     may_route: bool  # the function may return Command/Send with goto
     metadata: dict[str, Any] | None = None
+    wants_runtime: bool = False  # second parameter is `runtime` (LangGraph 0.6+ style)
+    retry: tuple[RetryPolicy, ...] = ()
 
 
 @dataclass(slots=True)
@@ -75,7 +78,33 @@ def _accepts_config(fn: Callable[..., Any]) -> bool:
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     if any(p.name == "config" for p in params):
         return True
+    if _accepts_runtime(fn):
+        return False
     return len(positional) >= 2 and positional[1].default is inspect.Parameter.empty
+
+
+def _accepts_runtime(fn: Callable[..., Any]) -> bool:
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    if len(params) < 2:
+        return False
+    second = params[1]
+    annotation = second.annotation
+    named = getattr(get_origin(annotation) or annotation, "__name__", str(annotation))
+    return second.name == "runtime" or str(named).startswith("Runtime")
+
+
+class _RunnableNode:
+    """An object with ``invoke(input, config)`` (a LangChain runnable, say) used as a node."""
+
+    def __init__(self, runnable: Any) -> None:
+        self.runnable = runnable
+        self.__name__ = getattr(runnable, "name", None) or type(runnable).__name__
+
+    def __call__(self, state: Any, config: dict[str, Any]) -> Any:
+        return self.runnable.invoke(state, config)
 
 
 def _is_async(fn: Callable[..., Any]) -> bool:
@@ -158,6 +187,7 @@ class StateGraph:
         *,
         input_schema: Any = None,
         metadata: dict[str, Any] | None = None,
+        retry_policy: RetryPolicy | Sequence[RetryPolicy] | None = None,
         **ignored: Any,
     ) -> StateGraph:
         """Add a node: ``add_node("name", fn)`` or ``add_node(fn)`` (named after ``fn``)."""
@@ -172,6 +202,8 @@ class StateGraph:
             name = node
         if hasattr(action, "builder") and hasattr(action, "invoke") and hasattr(action, "topology"):
             action = _SubgraphNode(action, name, self.channels)
+        elif not callable(action) and callable(getattr(action, "invoke", None)):
+            action = _RunnableNode(action)
         if not callable(action):
             raise GraphBuildError(f"node {name!r}: expected a function, got {type(action).__name__}")
         if name in _RESERVED:
@@ -199,6 +231,8 @@ class StateGraph:
             declared_targets=_literal_targets(_return_hint(action)),
             may_route=_may_route(action),
             metadata=metadata,
+            wants_runtime=_accepts_runtime(action),
+            retry=_policies(retry_policy or ignored.pop("retry", None)),
         )
         return self
 
@@ -417,6 +451,16 @@ class _SubgraphNode:
         if isinstance(out, dict):  # keys the parent does not have stay inside the subgraph
             out = {k: v for k, v in out.items() if k in self.parent_keys and k != "__interrupt__"}
         return out
+
+
+def _policies(value: Any) -> tuple[RetryPolicy, ...]:
+    if value is None:
+        return ()
+    policies = (value,) if isinstance(value, RetryPolicy) else tuple(value)
+    for policy in policies:
+        if not isinstance(policy, RetryPolicy):
+            raise GraphBuildError(f"retry_policy must be a RetryPolicy (or a list of them), got {policy!r}")
+    return policies
 
 
 def _interrupt_list(value: Sequence[str] | str | None) -> tuple[str, ...]:

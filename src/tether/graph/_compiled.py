@@ -143,6 +143,7 @@ class CompiledStateGraph:
         stream_mode: str | Sequence[str],
         interrupt_before: Sequence[str] | str | None,
         interrupt_after: Sequence[str] | str | None,
+        context: Any = None,
     ) -> RunLoop:
         config = _with_defaults(config)
         modes = (stream_mode,) if isinstance(stream_mode, str) else tuple(stream_mode)
@@ -157,7 +158,7 @@ class CompiledStateGraph:
         before = _names(interrupt_before) if interrupt_before is not None else self.interrupt_before
         after = _names(interrupt_after) if interrupt_after is not None else self.interrupt_after
         single = isinstance(stream_mode, str)
-        return RunLoop(self, input, dict(config), modes, before, after, single_mode=single)
+        return RunLoop(self, input, dict(config), modes, before, after, single_mode=single, context=context)
 
     def stream(
         self,
@@ -171,7 +172,7 @@ class CompiledStateGraph:
     ) -> Iterator[Any]:
         """Run the graph, yielding chunks for each stream mode (a ``(mode, chunk)`` pair each
         when several modes are asked for; with ``subgraphs=True``, prefixed by the namespace)."""
-        loop = self._prepare(input, config, stream_mode, interrupt_before, interrupt_after)
+        loop = self._prepare(input, config, stream_mode, interrupt_before, interrupt_after, kwargs.get("context"))
         chunks = self._drive(loop)
         return _with_namespace(chunks) if kwargs.get("subgraphs") else chunks
 
@@ -186,7 +187,7 @@ class CompiledStateGraph:
         **kwargs: Any,
     ) -> Any:
         """Run the graph to the end (or to an interrupt) and return the final state."""
-        loop = self._prepare(input, config, stream_mode, interrupt_before, interrupt_after)
+        loop = self._prepare(input, config, stream_mode, interrupt_before, interrupt_after, kwargs.get("context"))
         chunks = list(self._drive(loop))
         return self._invoke_result(loop, stream_mode, chunks)
 
@@ -200,7 +201,7 @@ class CompiledStateGraph:
         interrupt_after: Sequence[str] | str | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
-        loop = self._prepare(input, config, stream_mode, interrupt_before, interrupt_after)
+        loop = self._prepare(input, config, stream_mode, interrupt_before, interrupt_after, kwargs.get("context"))
         async for chunk in self._adrive(loop):
             yield _namespaced(chunk) if kwargs.get("subgraphs") else chunk
 
@@ -214,7 +215,7 @@ class CompiledStateGraph:
         interrupt_after: Sequence[str] | str | None = None,
         **kwargs: Any,
     ) -> Any:
-        loop = self._prepare(input, config, stream_mode, interrupt_before, interrupt_after)
+        loop = self._prepare(input, config, stream_mode, interrupt_before, interrupt_after, kwargs.get("context"))
         chunks = [c async for c in self._adrive(loop)]
         return self._invoke_result(loop, stream_mode, chunks)
 
@@ -276,11 +277,10 @@ class CompiledStateGraph:
 
     def _execute(self, ex: Execute, loop: RunLoop, pool: ThreadPoolExecutor | None) -> list[TaskResult]:
         saver = self.checkpointer
-        writer = loop.custom.append
         if len(ex.tasks) == 1 or pool is None:
             results = []
             for i, task in enumerate(ex.tasks):
-                result = run_task(self, task, ex.values, loop.config, ex.resume.get(task.id, {}), writer)
+                result = run_task(self, task, ex.values, loop.config, ex.resume.get(task.id, {}), loop.runtime)
                 results.append(result)
                 call = ex.on_done(result, len(ex.tasks) - i - 1)
                 if call is not None:
@@ -295,7 +295,7 @@ class CompiledStateGraph:
                 ex.values,
                 loop.config,
                 ex.resume.get(t.id, {}),
-                writer,
+                loop.runtime,
             )
             for t in ex.tasks
         }
@@ -341,9 +341,7 @@ class CompiledStateGraph:
 
         async def one(task: Task) -> TaskResult:
             async with limit:
-                return await arun_task(
-                    self, task, ex.values, loop.config, ex.resume.get(task.id, {}), loop.custom.append
-                )
+                return await arun_task(self, task, ex.values, loop.config, ex.resume.get(task.id, {}), loop.runtime)
 
         pending = {asyncio.ensure_future(one(t)) for t in ex.tasks}
         results: list[TaskResult] = []

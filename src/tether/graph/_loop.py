@@ -36,7 +36,7 @@ from tether.graph._algo import (
 )
 from tether.graph._runner import update_pairs
 from tether.graph._state import INPUT_NODE, DecodedCheckpoint, SnapshotPolicy, pull_nodes, rebuild
-from tether.types import START, Command, Interrupt, Send
+from tether.types import START, Command, Interrupt, Runtime, Send
 
 if TYPE_CHECKING:
     from tether.graph._compiled import CompiledStateGraph
@@ -107,6 +107,7 @@ class RunLoop:
         interrupt_after: tuple[str, ...],
         *,
         single_mode: bool = True,
+        context: Any = None,
     ) -> None:
         self.graph = graph
         self.input = input
@@ -123,6 +124,7 @@ class RunLoop:
         self.metadata = dict(config.get("metadata") or {})
         self.recursion_limit = int(config.get("recursion_limit", graph.default_recursion_limit))
         self.custom: list[Any] = []
+        self.runtime: Runtime[Any] = Runtime(context=context, stream_writer=self.custom.append)
         self.persisted: set[str] = set()
         self.final_values: dict[str, Any] | None = None
         self.interrupted = False

@@ -10,6 +10,7 @@ import asyncio
 import contextvars
 import dataclasses
 import inspect
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,12 +19,21 @@ from pydantic import BaseModel
 
 from tether.errors import GraphRuntimeError, InvalidUpdateError
 from tether.graph._algo import Task, TaskResult, apply_step, interrupt_id, join_writes
-from tether.types import END, START, Command, GraphInterrupt, Interrupt, Send
+from tether.graph._retry import retry_delay
+from tether.types import END, START, Command, GraphInterrupt, Interrupt, Runtime, Send
 
 if TYPE_CHECKING:
     from tether.graph._compiled import CompiledStateGraph
 
-__all__ = ["arun_task", "get_stream_writer", "interrupt", "route_update", "run_task", "update_pairs"]
+__all__ = [
+    "arun_task",
+    "get_runtime",
+    "get_stream_writer",
+    "interrupt",
+    "route_update",
+    "run_task",
+    "update_pairs",
+]
 
 
 @dataclass(slots=True)
@@ -33,7 +43,7 @@ class TaskScope:
     task_id: str
     resume: dict[str, Any]  # interrupt id -> the answer given for it
     config: dict[str, Any]
-    writer: Callable[[Any], None]
+    runtime: Runtime[Any]
     counter: int = 0
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -64,7 +74,16 @@ def get_stream_writer() -> Callable[[Any], None]:
     scope = _scope.get()
     if scope is None:
         return lambda chunk: None
-    return scope.writer
+    writer: Callable[[Any], None] = scope.runtime.stream_writer
+    return writer
+
+
+def get_runtime() -> Runtime[Any]:
+    """Inside a node: the run's ``Runtime`` (its ``context`` and ``stream_writer``)."""
+    scope = _scope.get()
+    if scope is None:
+        raise GraphRuntimeError("get_runtime() can only be called inside a node of a running graph")
+    return scope.runtime
 
 
 def _call_args(graph: CompiledStateGraph, task: Task, values: dict[str, Any]) -> tuple[Any, ...]:
@@ -214,8 +233,21 @@ class _InputCommand(Command[Any]):
     entry: bool = True
 
 
-def _scope_for(task: Task, resume: dict[str, Any], config: dict[str, Any], writer: Callable[[Any], None]) -> TaskScope:
-    return TaskScope(task_id=task.id, resume=resume, config=config, writer=writer)
+def _scope_for(task: Task, resume: dict[str, Any], config: dict[str, Any], runtime: Runtime[Any]) -> TaskScope:
+    return TaskScope(task_id=task.id, resume=resume, config=config, runtime=runtime)
+
+
+def _node_args(spec: Any, node_input: Any, config: dict[str, Any], runtime: Runtime[Any]) -> tuple[Any, ...]:
+    if spec.wants_runtime:
+        return (node_input, runtime)
+    return (node_input, config) if spec.wants_config else (node_input,)
+
+
+def _next_try(spec: Any, exc: Exception, attempt: int) -> float | None:
+    """Seconds to wait before running a failed node again, or None to let the error stand."""
+    if not spec.retry or isinstance(exc, GraphInterrupt):
+        return None
+    return retry_delay(spec.retry, exc, attempt)
 
 
 def run_task(
@@ -224,10 +256,11 @@ def run_task(
     values: dict[str, Any],
     config: dict[str, Any],
     resume: dict[str, Any],
-    writer: Callable[[Any], None],
+    runtime: Runtime[Any],
 ) -> TaskResult:
     """Run a task synchronously; exceptions and interrupts come back inside the result."""
-    token = _scope.set(_scope_for(task, resume, config, writer))
+    scope = _scope_for(task, resume, config, runtime)
+    token = _scope.set(scope)
     try:
         if task.node == START:
             returned = _start_value(task.arg)
@@ -235,8 +268,19 @@ def run_task(
             spec = graph.builder.nodes[task.node]
             if spec.is_async:
                 raise GraphRuntimeError(f"node {task.node!r} is async: run the graph with ainvoke()/astream()")
-            args = _call_args(graph, task, values)
-            returned = spec.fn(*args, config) if spec.wants_config else spec.fn(*args)
+            args = _node_args(spec, _call_args(graph, task, values)[0], config, runtime)
+            attempt = 0
+            while True:
+                attempt += 1
+                scope.counter = 0  # a retried node asks its questions from the start again
+                try:
+                    returned = spec.fn(*args)
+                    break
+                except Exception as exc:
+                    delay = _next_try(spec, exc, attempt)
+                    if delay is None:
+                        raise
+                    time.sleep(delay)
             if inspect.isawaitable(returned):
                 raise GraphRuntimeError(f"node {task.node!r} returned an awaitable: run the graph with ainvoke()")
         result, branches, fresh = _finish(graph, task, returned, values)
@@ -256,24 +300,34 @@ async def arun_task(
     values: dict[str, Any],
     config: dict[str, Any],
     resume: dict[str, Any],
-    writer: Callable[[Any], None],
+    runtime: Runtime[Any],
 ) -> TaskResult:
     """Async twin of :func:`run_task`: awaits async nodes, runs sync ones in a thread."""
-    token = _scope.set(_scope_for(task, resume, config, writer))
+    scope = _scope_for(task, resume, config, runtime)
+    token = _scope.set(scope)
     try:
         if task.node == START:
             returned = _start_value(task.arg)
         else:
             spec = graph.builder.nodes[task.node]
-            args = _call_args(graph, task, values)
-            call_args = (*args, config) if spec.wants_config else args
-            if spec.is_async:
-                returned = await spec.fn(*call_args)
-            else:
-                ctx = contextvars.copy_context()
-                returned = await asyncio.to_thread(ctx.run, spec.fn, *call_args)
-                if inspect.isawaitable(returned):
-                    returned = await returned
+            args = _node_args(spec, _call_args(graph, task, values)[0], config, runtime)
+            attempt = 0
+            while True:
+                attempt += 1
+                scope.counter = 0
+                try:
+                    if spec.is_async:
+                        returned = await spec.fn(*args)
+                    else:
+                        returned = await asyncio.to_thread(contextvars.copy_context().run, spec.fn, *args)
+                        if inspect.isawaitable(returned):
+                            returned = await returned
+                    break
+                except Exception as exc:
+                    delay = _next_try(spec, exc, attempt)
+                    if delay is None:
+                        raise
+                    await asyncio.sleep(delay)
         result, branches, fresh = _finish(graph, task, returned, values)
         for branch in branches:
             routed = branch.router(fresh, config) if branch.wants_config else branch.router(fresh)
