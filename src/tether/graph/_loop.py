@@ -371,32 +371,6 @@ class RunLoop:
         return {**resume, task.id: answers}
 
     # -- committing -----------------------------------------------------------------------
-    def _record(
-        self,
-        head: Head,
-        *,
-        source: str,
-        step: int,
-        writes: list[dict[str, Any]],
-        next_specs: list[Any],
-        values: dict[str, Any],
-        policy: SnapshotPolicy,
-    ) -> CheckpointRecord:
-        return build_record(
-            self.graph,
-            head,
-            thread_id=self.thread_id,
-            ns=self.ns,
-            source=source,
-            step=step,
-            writes=writes,
-            next_specs=next_specs,
-            values=values,
-            policy=policy,
-            metadata=self.metadata,
-            clears_pending=bool(head.pending) or head.id in self.pending_at,
-        )
-
     def _advance(
         self,
         head: Head,
@@ -430,8 +404,19 @@ class RunLoop:
             )
             new = Head(DecodedCheckpoint(record, next_specs, writes, self.metadata), values, policy)
         else:
-            record = self._record(
-                head, source=source, step=step, writes=writes, next_specs=next_specs, values=values, policy=policy
+            record = build_record(
+                self.graph,
+                head,
+                thread_id=self.thread_id,
+                ns=self.ns,
+                source=source,
+                step=step,
+                writes=writes,
+                next_specs=next_specs,
+                values=values,
+                policy=policy,
+                metadata=self.metadata,
+                clears_pending=bool(head.pending) or head.id in self.pending_at,
             )
             if defer:
                 self.deferred.append(record)
