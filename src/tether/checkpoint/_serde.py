@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import enum
+import importlib
 import math
 import sys
 import uuid
@@ -38,22 +39,38 @@ TAG = "$t"
 _INT64 = 2**63
 
 _registered: dict[str, type] = {}
+_names: dict[type, str] = {}
 
 
-def register_type(cls: type) -> type:
+def register_type(cls: type | None = None, *, name: str | None = None) -> Any:
     """Allow a dataclass (or any class with ``__dict__`` fields) to be stored and read back.
 
-    Usable as a decorator. Pydantic models and enums need no registration.
+    Usable as a decorator, with or without ``name=`` (a stable name to store instead of the
+    class's module path, so moving the class does not orphan stored data). Pydantic models and
+    enums need no registration; a registered pydantic model is stored without default fields.
     """
-    _registered[_class_path(cls)] = cls
-    return cls
+
+    def register(klass: type) -> type:
+        key = name or _default_path(klass)
+        _registered[key] = klass
+        _names[klass] = key
+        return klass
+
+    return register(cls) if cls is not None else register
 
 
-def _class_path(cls: type) -> str:
+def _default_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
+def _class_path(cls: type) -> str:
+    return _names.get(cls) or _default_path(cls)
+
+
 def _resolve(path: str, *, kind: str) -> type:
+    if path not in _registered and path.startswith("tether."):
+        # Tether's own types register themselves on import; importing Tether is not running stored code
+        importlib.import_module(path.partition(":")[0])
     if path in _registered:
         return _registered[path]
     module_name, _, qualname = path.partition(":")
@@ -94,7 +111,9 @@ def encode(value: Any) -> Any:
 
 def _encode_other(value: Any) -> Any:
     if isinstance(value, BaseModel):
-        return {TAG: "model", "cls": _class_path(type(value)), "v": encode(value.model_dump(mode="json"))}
+        compact = type(value) in _names  # registered: its defaults are part of its stored contract
+        data = value.model_dump(mode="json", exclude_defaults=compact)
+        return {TAG: "model", "cls": _class_path(type(value)), "v": encode(data)}
     if isinstance(value, enum.Enum):
         return {TAG: "enum", "cls": _class_path(type(value)), "v": encode(value.value)}
     if isinstance(value, tuple):

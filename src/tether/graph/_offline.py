@@ -18,10 +18,12 @@ from tether.errors import CheckpointNotFoundError
 from tether.graph._algo import Topology, tasks_from_specs
 from tether.graph._schema import Channel
 from tether.graph._state import DecodedCheckpoint, rebuild
+from tether.messages import add_messages
 
 __all__ = ["KNOWN_REDUCERS", "ThreadState", "read_state"]
 
 KNOWN_REDUCERS: dict[str, Callable[[Any, Any], Any]] = {
+    "tether.messages._reducer:add_messages": add_messages,
     "_operator:add": operator.add,
     "operator:add": operator.add,
     "_operator:or_": operator.or_,

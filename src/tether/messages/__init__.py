@@ -1,0 +1,37 @@
+"""Chat messages, the ``add_messages`` reducer, and conversation memory helpers."""
+
+from tether.messages._reducer import REMOVE_ALL_MESSAGES, RemoveMessage, add_messages
+from tether.messages._trim import count_tokens_approximately, tokenizer_counter, trim_messages
+from tether.messages._types import (
+    AIMessage,
+    AnyMessage,
+    BaseMessage,
+    HumanMessage,
+    MessageLike,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+    UsageMetadata,
+    convert_to_messages,
+    message_text,
+)
+
+__all__ = [
+    "REMOVE_ALL_MESSAGES",
+    "AIMessage",
+    "AnyMessage",
+    "BaseMessage",
+    "HumanMessage",
+    "MessageLike",
+    "RemoveMessage",
+    "SystemMessage",
+    "ToolCall",
+    "ToolMessage",
+    "UsageMetadata",
+    "add_messages",
+    "convert_to_messages",
+    "count_tokens_approximately",
+    "message_text",
+    "tokenizer_counter",
+    "trim_messages",
+]

@@ -1,0 +1,192 @@
+"""Chat messages: what people, models and tools say to each other.
+
+Pydantic models with LangChain's names and fields, so programs port by changing imports;
+they are stored as tagged JSON and read back as the same types.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict  # pydantic validates these on Python 3.11
+
+from tether.checkpoint._serde import register_type
+
+__all__ = [
+    "AIMessage",
+    "AnyMessage",
+    "BaseMessage",
+    "HumanMessage",
+    "MessageLike",
+    "SystemMessage",
+    "ToolCall",
+    "ToolMessage",
+    "UsageMetadata",
+    "convert_to_messages",
+    "message_text",
+    "new_message_id",
+]
+
+
+def new_message_id() -> str:
+    return str(uuid.uuid4())
+
+
+class ToolCall(TypedDict, total=False):
+    """A model's request to run a tool: ``{"name", "args", "id", "type": "tool_call"}``."""
+
+    name: str
+    args: dict[str, Any]
+    id: str | None
+    type: Literal["tool_call"]
+
+
+class UsageMetadata(TypedDict, total=False):
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
+class BaseMessage(BaseModel):
+    """Common fields. ``content`` is text, or a list of content blocks (``{"type": "text", …}``)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    role: ClassVar[str] = ""
+
+    content: str | list[str | dict[str, Any]] = ""
+    id: str | None = None
+    name: str | None = None
+    additional_kwargs: dict[str, Any] = Field(default_factory=dict)
+    response_metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def __init__(self, content: str | list[str | dict[str, Any]] | None = None, **data: Any) -> None:
+        if content is not None:
+            data["content"] = content
+        super().__init__(**data)
+
+    @property
+    def type(self) -> str:
+        return self.role
+
+    @property
+    def text(self) -> str:
+        return message_text(self)
+
+    def pretty(self) -> str:
+        return f"{self.role}: {self.text}"
+
+
+class SystemMessage(BaseMessage):
+    role: ClassVar[str] = "system"
+
+
+class HumanMessage(BaseMessage):
+    role: ClassVar[str] = "human"
+
+
+class AIMessage(BaseMessage):
+    role: ClassVar[str] = "ai"
+
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    usage_metadata: UsageMetadata | None = None
+
+    @property
+    def usage(self) -> UsageMetadata | None:
+        """Token counts reported by the model for this reply."""
+        return self.usage_metadata
+
+
+class ToolMessage(BaseMessage):
+    role: ClassVar[str] = "tool"
+
+    tool_call_id: str
+    status: Literal["success", "error"] = "success"
+    artifact: Any = None
+
+
+AnyMessage = SystemMessage | HumanMessage | AIMessage | ToolMessage
+MessageLike = BaseMessage | dict[str, Any] | tuple[str, Any] | str
+
+_ROLES: dict[str, type[BaseMessage]] = {
+    "system": SystemMessage,
+    "developer": SystemMessage,
+    "human": HumanMessage,
+    "user": HumanMessage,
+    "ai": AIMessage,
+    "assistant": AIMessage,
+    "tool": ToolMessage,
+}
+
+
+def _from_dict(data: dict[str, Any]) -> BaseMessage:
+    data = dict(data)
+    role = data.pop("role", None) or data.pop("type", None)
+    cls = _ROLES.get(str(role))
+    if cls is None:
+        raise ValueError(
+            f"cannot make a message from a dict with role {role!r}; use one of {', '.join(sorted(_ROLES))}"
+        )
+    if cls is AIMessage and data.get("tool_calls"):
+        data["tool_calls"] = [_tool_call(c) for c in data["tool_calls"]]
+    return cls(**data)
+
+
+def _tool_call(call: dict[str, Any]) -> ToolCall:
+    """Accepts both ``{"name", "args"}`` and OpenAI's ``{"function": {"name", "arguments"}}``."""
+    if "function" in call:
+        import json
+
+        fn = call["function"]
+        args = fn.get("arguments") or {}
+        return ToolCall(
+            name=fn["name"],
+            args=json.loads(args) if isinstance(args, str) else args,
+            id=call.get("id"),
+            type="tool_call",
+        )
+    return ToolCall(name=call["name"], args=dict(call.get("args") or {}), id=call.get("id"), type="tool_call")
+
+
+def convert_to_messages(items: MessageLike | Sequence[MessageLike]) -> list[BaseMessage]:
+    """Messages from what people write: message objects, ``{"role": …, "content": …}`` dicts,
+    ``("user", "hi")`` tuples, or plain strings (a human message)."""
+    if isinstance(items, (BaseMessage, dict, str)) or (
+        isinstance(items, tuple) and len(items) == 2 and isinstance(items[0], str)
+    ):
+        items = [items]  # type: ignore[list-item]
+    out: list[BaseMessage] = []
+    for item in items:
+        if isinstance(item, BaseMessage):
+            out.append(item)
+        elif isinstance(item, str):
+            out.append(HumanMessage(content=item))
+        elif isinstance(item, dict):
+            out.append(_from_dict(item))
+        elif isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str):
+            out.append(_from_dict({"role": item[0], "content": item[1]}))
+        else:
+            raise ValueError(
+                f"cannot make a message from {item!r}: use a message, a dict with 'role' and 'content', "
+                "a (role, content) tuple or a string"
+            )
+    return out
+
+
+def message_text(message: BaseMessage) -> str:
+    """The text of a message, joining text blocks when ``content`` is a list."""
+    if isinstance(message.content, str):
+        return message.content
+    parts = []
+    for block in message.content:
+        if isinstance(block, str):
+            parts.append(block)
+        elif block.get("type") == "text":
+            parts.append(str(block.get("text", "")))
+    return "".join(parts)
+
+
+for _cls in (SystemMessage, HumanMessage, AIMessage, ToolMessage):
+    register_type(_cls, name=f"tether.messages:{_cls.__name__}")

@@ -1,0 +1,171 @@
+"""The chat-model protocol every client implements, and what it builds on.
+
+A chat model turns a list of messages into an ``AIMessage``. Subclasses implement
+``_generate`` (and, for real token streaming, ``_stream``); this class adds the rest:
+message coercion, ``bind_tools``, ``with_structured_output`` and the async twins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from tether.errors import TetherError
+from tether.messages import AIMessage, BaseMessage, MessageLike, convert_to_messages
+
+__all__ = [
+    "BaseChatModel",
+    "ChatModelError",
+    "ModelCallOptions",
+    "OutputParserError",
+    "StructuredOutput",
+    "tool_schema",
+]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ChatModelError(TetherError):
+    """A chat model could not answer: bad key, unknown model, malformed reply, server down…"""
+
+
+class OutputParserError(ChatModelError, ValueError):
+    """The model's reply did not match the expected structure; says which fields failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCallOptions:
+    """What ``bind_tools`` and friends fix for every call of a model."""
+
+    tools: tuple[dict[str, Any], ...] = ()
+    tool_choice: str | dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def tool_schema(tool: Any) -> dict[str, Any]:
+    """The OpenAI-style function schema of a tool: a Tether tool, a pydantic model, a typed
+    function, or an already-formed ``{"type": "function", "function": {...}}`` dict."""
+    if isinstance(tool, dict):
+        return tool if "function" in tool else {"type": "function", "function": tool}
+    if hasattr(tool, "json_schema"):
+        return {"type": "function", "function": tool.json_schema()}
+    if isinstance(tool, type) and issubclass(tool, BaseModel):
+        return {
+            "type": "function",
+            "function": {
+                "name": tool.__name__,
+                "description": (tool.__doc__ or "").strip(),
+                "parameters": tool.model_json_schema(),
+            },
+        }
+    if callable(tool):
+        from tether.tools import tool as make_tool
+
+        return tool_schema(make_tool(tool))
+    raise TypeError(f"cannot describe {tool!r} as a tool: pass a @tool function, a pydantic model or a dict")
+
+
+class BaseChatModel(ABC):
+    """Subclass and implement ``_generate``; ``invoke`` takes messages in any accepted form."""
+
+    options: ModelCallOptions = ModelCallOptions()
+    model_name: str = "model"
+
+    @abstractmethod
+    def _generate(self, messages: list[BaseMessage], options: ModelCallOptions) -> AIMessage:
+        """One reply to ``messages``."""
+
+    def _stream(self, messages: list[BaseMessage], options: ModelCallOptions) -> Iterator[AIMessage]:
+        """Reply in pieces (``AIMessage`` chunks whose contents concatenate); default: one piece."""
+        yield self._generate(messages, options)
+
+    async def _agenerate(self, messages: list[BaseMessage], options: ModelCallOptions) -> AIMessage:
+        return await asyncio.to_thread(self._generate, messages, options)
+
+    # -- public face -------------------------------------------------------------------
+    def invoke(self, messages: MessageLike | Sequence[MessageLike], config: Any = None, **kwargs: Any) -> AIMessage:
+        return self._generate(convert_to_messages(messages), self._options(kwargs))
+
+    async def ainvoke(
+        self, messages: MessageLike | Sequence[MessageLike], config: Any = None, **kwargs: Any
+    ) -> AIMessage:
+        return await self._agenerate(convert_to_messages(messages), self._options(kwargs))
+
+    def stream(
+        self, messages: MessageLike | Sequence[MessageLike], config: Any = None, **kwargs: Any
+    ) -> Iterator[AIMessage]:
+        yield from self._stream(convert_to_messages(messages), self._options(kwargs))
+
+    async def astream(
+        self, messages: MessageLike | Sequence[MessageLike], config: Any = None, **kwargs: Any
+    ) -> AsyncIterator[AIMessage]:
+        for chunk in await asyncio.to_thread(lambda: list(self.stream(messages, **kwargs))):
+            yield chunk
+
+    def bind_tools(self, tools: Sequence[Any], *, tool_choice: str | dict[str, Any] | None = None) -> BaseChatModel:
+        """The same model, offered ``tools`` on every call (OpenAI function-calling schema)."""
+        return self._with(replace(self.options, tools=tuple(tool_schema(t) for t in tools), tool_choice=tool_choice))
+
+    def with_structured_output(self, schema: type[M]) -> StructuredOutput[M]:
+        """A runnable whose ``invoke`` returns an instance of ``schema`` (a pydantic model)."""
+        return StructuredOutput(self, schema)
+
+    def _options(self, kwargs: dict[str, Any]) -> ModelCallOptions:
+        return replace(self.options, extra={**self.options.extra, **kwargs}) if kwargs else self.options
+
+    def _with(self, options: ModelCallOptions) -> BaseChatModel:
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.options = options
+        return clone
+
+
+class StructuredOutput(Generic[M]):
+    """A model asked to answer with JSON matching a pydantic model, validated on the way out."""
+
+    def __init__(self, model: BaseChatModel, schema: type[M]) -> None:
+        self.schema = schema
+        self.model = model._with(
+            replace(
+                model.options,
+                tools=(tool_schema(schema),),
+                tool_choice={"type": "function", "function": {"name": schema.__name__}},
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema()},
+                },
+            )
+        )
+
+    def invoke(self, messages: MessageLike | Sequence[MessageLike], config: Any = None) -> M:
+        return self.parse(self.model.invoke(messages))
+
+    async def ainvoke(self, messages: MessageLike | Sequence[MessageLike], config: Any = None) -> M:
+        return self.parse(await self.model.ainvoke(messages))
+
+    def parse(self, reply: AIMessage) -> M:
+        """The reply's tool-call arguments (or its JSON text) validated against the schema."""
+        if reply.tool_calls:
+            data: Any = reply.tool_calls[0].get("args", {})
+        else:
+            text = reply.text.strip()
+            if text.startswith("```"):
+                text = text.strip("`").removeprefix("json").strip()
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise OutputParserError(
+                    f"the model's reply is not JSON for {self.schema.__name__}: {exc}; reply was {reply.text[:200]!r}"
+                ) from exc
+        try:
+            return self.schema.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors())
+            raise OutputParserError(f"the model's reply does not match {self.schema.__name__}: {problems}") from exc
