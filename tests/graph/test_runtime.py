@@ -448,3 +448,67 @@ def test_runnable_objects_are_nodes() -> None:
     g.add_node("shout", Upper())
     g.add_edge(START, "shout")
     assert g.compile().invoke({"n": 3})["log"] == ["3!"]
+
+
+def test_custom_chunks_arrive_while_the_node_is_still_running() -> None:
+    chunk_seen = threading.Event()
+
+    def worker(s: S) -> dict[str, Any]:
+        get_stream_writer()({"progress": "half way"})
+        assert chunk_seen.wait(10), "the caller never got the chunk while this node ran"
+        return {"n": 1}
+
+    g = StateGraph(S)
+    g.add_node("worker", worker)
+    g.add_edge(START, "worker")
+    out = []
+    for chunk in g.compile().stream({}, stream_mode=["custom", "updates"]):
+        out.append(chunk)
+        if chunk[0] == "custom":
+            chunk_seen.set()
+    assert out == [("custom", {"progress": "half way"}), ("updates", {"worker": {"n": 1}})]
+
+
+async def test_async_custom_chunks_arrive_while_the_node_is_still_running() -> None:
+    chunk_seen = asyncio.Event()
+
+    async def worker(s: S) -> dict[str, Any]:
+        get_stream_writer()("tick")
+        await asyncio.wait_for(chunk_seen.wait(), 10)
+        return {"n": 1}
+
+    g = StateGraph(S)
+    g.add_node("worker", worker)
+    g.add_edge(START, "worker")
+    out = []
+    async for chunk in g.compile().astream({}, stream_mode="custom"):
+        out.append(chunk)
+        chunk_seen.set()
+    assert out == ["tick"]
+
+
+def test_messages_stream_mode_streams_model_tokens_as_they_come() -> None:
+    from tether.graph import MessagesState
+    from tether.models import ScriptedChatModel
+
+    model = ScriptedChatModel(["durable agents resume"])
+
+    def agent(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    def canned(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [("ai", "no model here")]}
+
+    g = StateGraph(MessagesState)
+    g.add_node(agent)
+    g.add_node(canned)
+    g.add_edge(START, "agent")
+    g.add_edge("agent", "canned")
+    app = g.compile(checkpointer=InMemorySaver())
+    chunks = list(app.stream({"messages": [("user", "hi")]}, cfg(), stream_mode="messages"))
+    texts = [(m.text, meta["langgraph_node"]) for m, meta in chunks]
+    assert texts == [("durable ", "agent"), ("agents ", "agent"), ("resume", "agent"), ("no model here", "canned")]
+    assert len({m.id for m, _ in chunks[:3]}) == 1  # chunks of one message share its id
+    final = app.get_state(cfg()).values["messages"]
+    assert [m.text for m in final] == ["hi", "durable agents resume", "no model here"]
+    assert final[1].id == chunks[0][0].id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["CompiledStateGraph"]
 
 DEFAULT_RECURSION_LIMIT = 10_007  # LangGraph 1.2's default, so ported loops behave the same
-_STREAM_MODES = {"values", "updates", "debug", "checkpoints", "tasks", "custom"}
+_STREAM_MODES = {"values", "updates", "debug", "checkpoints", "tasks", "custom", "messages"}
 
 
 class _LRU(OrderedDict[Any, Any]):
@@ -264,50 +264,41 @@ class CompiledStateGraph:
                     reply = getattr(saver, effect.method)(*effect.args, **effect.kwargs)
                 else:
                     assert isinstance(effect, Execute)
-                    if len(effect.tasks) > 1 and pool is None:
+                    if (len(effect.tasks) > 1 or loop.live is not None) and pool is None:
                         pool = ThreadPoolExecutor(
                             max_workers=int(loop.config.get("max_concurrency") or 32), thread_name_prefix="tether"
                         )
-                    reply = self._execute(effect, loop, pool)
+                    reply = yield from self._execute(effect, loop, pool)
         finally:
             if pool is not None:
                 pool.shutdown(wait=False)
             if saver is not None:
                 saver.release(loop.thread_id, loop.ns, owner)  # type: ignore[arg-type]
 
-    def _execute(self, ex: Execute, loop: RunLoop, pool: ThreadPoolExecutor | None) -> list[TaskResult]:
+    def _execute(
+        self, ex: Execute, loop: RunLoop, pool: ThreadPoolExecutor | None
+    ) -> Generator[Any, None, list[TaskResult]]:
+        """Run a step's tasks; yields live chunks (custom, messages) while they run."""
         saver = self.checkpointer
-        if len(ex.tasks) == 1 or pool is None:
-            results = []
-            for i, task in enumerate(ex.tasks):
-                result = run_task(self, task, ex.values, loop.config, ex.resume.get(task.id, {}), loop.runtime)
-                results.append(result)
-                call = ex.on_done(result, len(ex.tasks) - i - 1)
-                if call is not None:
-                    getattr(saver, call.method)(*call.args, **call.kwargs)
-            return results
+        results: list[TaskResult] = []
+        if pool is None:  # one task and nothing to stream live: run it right here
+            result = run_task(self, ex.tasks[0], ex.values, ex.resume.get(ex.tasks[0].id, {}), ex.env)
+            ex.on_done(result, 0)
+            return [result]
         futures = {
-            pool.submit(
-                contextvars.copy_context().run,
-                run_task,
-                self,
-                t,
-                ex.values,
-                loop.config,
-                ex.resume.get(t.id, {}),
-                loop.runtime,
-            )
+            pool.submit(contextvars.copy_context().run, run_task, self, t, ex.values, ex.resume.get(t.id, {}), ex.env)
             for t in ex.tasks
         }
-        results = []
         while futures:
-            done, futures = wait(futures, return_when=FIRST_COMPLETED)
+            done, futures = wait(futures, timeout=_LIVE_POLL_S if loop.live else None, return_when=FIRST_COMPLETED)
+            yield from _drain(loop)
             for fut in done:
                 result = fut.result()
                 results.append(result)
                 call = ex.on_done(result, len(futures))
                 if call is not None:
                     getattr(saver, call.method)(*call.args, **call.kwargs)
+        yield from _drain(loop)
         return results
 
     async def _adrive(self, loop: RunLoop) -> AsyncIterator[Any]:
@@ -330,30 +321,37 @@ class CompiledStateGraph:
                     reply = await getattr(saver, "a" + effect.method)(*effect.args, **effect.kwargs)
                 else:
                     assert isinstance(effect, Execute)
-                    reply = await self._aexecute(effect, loop)
+                    results: list[TaskResult] = []
+                    async for chunk in self._aexecute(effect, loop, results):
+                        yield chunk
+                    reply = results
         finally:
             if saver is not None:
                 await saver.arelease(loop.thread_id, loop.ns, owner)  # type: ignore[arg-type]
 
-    async def _aexecute(self, ex: Execute, loop: RunLoop) -> list[TaskResult]:
+    async def _aexecute(self, ex: Execute, loop: RunLoop, results: list[TaskResult]) -> AsyncIterator[Any]:
+        """Async twin of ``_execute``: fills ``results``, yields live chunks meanwhile."""
         saver = self.checkpointer
         limit = asyncio.Semaphore(int(loop.config.get("max_concurrency") or 1 << 16))
 
         async def one(task: Task) -> TaskResult:
             async with limit:
-                return await arun_task(self, task, ex.values, loop.config, ex.resume.get(task.id, {}), loop.runtime)
+                return await arun_task(self, task, ex.values, ex.resume.get(task.id, {}), ex.env)
 
         pending = {asyncio.ensure_future(one(t)) for t in ex.tasks}
-        results: list[TaskResult] = []
         while pending:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            timeout = _LIVE_POLL_S if loop.live else None
+            done, pending = await asyncio.wait(pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            for chunk in _drain(loop):
+                yield chunk
             for fut in done:
                 result = fut.result()
                 results.append(result)
                 call = ex.on_done(result, len(pending))
                 if call is not None:
                     await getattr(saver, "a" + call.method)(*call.args, **call.kwargs)
-        return results
+        for chunk in _drain(loop):
+            yield chunk
 
     # -- inspecting -------------------------------------------------------------------------
     def get_graph(self) -> DrawableGraph:
@@ -595,6 +593,18 @@ def _names(value: Sequence[str] | str) -> tuple[str, ...]:
 
 def _copy(value: Any) -> Any:
     return value.copy() if type(value) in (list, dict, set) else value
+
+
+_LIVE_POLL_S = 0.01  # how often a waiting driver passes on live chunks
+
+
+def _drain(loop: RunLoop) -> Iterator[Any]:
+    if loop.live is None:
+        return
+    for mode, payload in loop.live.drain():
+        chunk = loop.live_chunk(mode, payload)
+        if chunk is not None:
+            yield chunk
 
 
 def _namespaced(chunk: Any) -> Any:

@@ -34,8 +34,10 @@ from tether.graph._algo import (
     plan_next,
     tasks_from_specs,
 )
+from tether.graph._live import LiveStream, StepEnv
 from tether.graph._runner import update_pairs
 from tether.graph._state import INPUT_NODE, DecodedCheckpoint, SnapshotPolicy, pull_nodes, rebuild
+from tether.messages import BaseMessage, add_messages, convert_to_messages
 from tether.types import START, Command, Interrupt, Runtime, Send
 
 if TYPE_CHECKING:
@@ -58,12 +60,14 @@ class Call:
 
 @dataclass(slots=True)
 class Execute:
-    """Run ``tasks`` concurrently; report each result to ``on_done`` as it finishes."""
+    """Run ``tasks`` concurrently; report each result to ``on_done`` as it finishes; while they
+    run, pass on what ``env.live`` receives."""
 
     tasks: list[Task]
     values: dict[str, Any]
     resume: dict[str, dict[str, Any]]
     on_done: Callable[[TaskResult, int], Call | None]
+    env: StepEnv
 
 
 @dataclass(slots=True)
@@ -123,8 +127,9 @@ class RunLoop:
         self.checkpoint_id = configurable.get("checkpoint_id")
         self.metadata = dict(config.get("metadata") or {})
         self.recursion_limit = int(config.get("recursion_limit", graph.default_recursion_limit))
-        self.custom: list[Any] = []
-        self.runtime: Runtime[Any] = Runtime(context=context, stream_writer=self.custom.append)
+        self.live = LiveStream(modes) if {"custom", "messages"} & set(modes) else None
+        writer = self.live.custom if self.live is not None else _discard
+        self.runtime: Runtime[Any] = Runtime(context=context, stream_writer=writer)
         self.persisted: set[str] = set()
         self.final_values: dict[str, Any] | None = None
         self.interrupted = False
@@ -536,11 +541,10 @@ class RunLoop:
                 yield from self._emit_task_event(step, "task", payload)
         run_results: list[TaskResult] = []
         if to_run:
-            run_results = yield Execute(to_run, values, resume, self._on_done(head, len(to_run)))
-        for chunk in self.custom:
-            if (e := self._emit("custom", chunk)) is not None:
-                yield e
-        self.custom.clear()
+            env = StepEnv(config=self.config, runtime=self.runtime, step=step, live=self.live)
+            run_results = yield Execute(to_run, values, resume, self._on_done(head, len(to_run)), env)
+        if self.live is not None and self.live.wants_messages:
+            yield from self._emit_returned_messages(run_results, step)
         for r in cached.values():
             if (e := self._emit("updates", {r.task.node: r.update, "__metadata__": {"cached": True}})) is not None:
                 yield e
@@ -590,6 +594,28 @@ class RunLoop:
                 yield e
             return None
         return [*cached.values(), *run_results]
+
+    def live_chunk(self, mode: str, payload: Any) -> Any:
+        """How a chunk from the live stream reaches the caller (the drivers call this)."""
+        emitted = self._emit(mode, payload)
+        return emitted.chunk if emitted is not None else None
+
+    def _emit_returned_messages(self, results: list[TaskResult], step: int) -> Generator[Effect, Any, None]:
+        """Messages a node returned without streaming them (no chat model, or a cached reply)."""
+        assert self.live is not None
+        for r in results:
+            if r.error is not None or r.interrupts or r.task.node == START:  # the input is not news
+                continue
+            for key, value in r.writes:
+                for message in _returned_messages(self.graph, key, value):
+                    if message.id is None or message.id not in self.live.streamed_ids:
+                        metadata = {
+                            "langgraph_node": r.task.node,
+                            "langgraph_step": step,
+                            "langgraph_task_id": r.task.id,
+                        }
+                        if (e := self._emit("messages", (message, metadata))) is not None:
+                            yield e
 
     def _emit_task_event(self, step: int, kind: str, payload: dict[str, Any]) -> Generator[Effect, Any, None]:
         if (e := self._emit("tasks", payload)) is not None:
@@ -675,6 +701,28 @@ def build_record(
         snapshot=snapshot,
         clears_pending=clears_pending,
     )
+
+
+def _returned_messages(graph: CompiledStateGraph, key: str, value: Any) -> list[BaseMessage]:
+    items = value if isinstance(value, list) else [value]
+    channel = graph.builder.channels.get(key)
+    if channel is not None and channel.reducer is add_messages:  # it accepts ("ai", "text") and dicts
+        return [m for m in convert_to_messages_lenient(items) if isinstance(m, BaseMessage)]
+    return [m for m in items if isinstance(m, BaseMessage)]
+
+
+def convert_to_messages_lenient(items: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for item in items:
+        try:
+            out += convert_to_messages(item)
+        except ValueError:
+            continue  # RemoveMessage and the like are not messages to show
+    return out
+
+
+def _discard(chunk: Any) -> None:
+    """The stream writer when nobody asked for ``custom`` chunks."""
 
 
 _ID = re.compile(r"[0-9a-f]{32}")

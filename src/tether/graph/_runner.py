@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from tether.errors import GraphRuntimeError, InvalidUpdateError
 from tether.graph._algo import Task, TaskResult, apply_step, interrupt_id, join_writes
+from tether.graph._live import StepEnv
 from tether.graph._retry import retry_delay
 from tether.types import END, START, Command, GraphInterrupt, Interrupt, Runtime, Send
 
@@ -30,6 +31,7 @@ __all__ = [
     "get_runtime",
     "get_stream_writer",
     "interrupt",
+    "message_sink",
     "route_update",
     "run_task",
     "update_pairs",
@@ -44,6 +46,9 @@ class TaskScope:
     resume: dict[str, Any]  # interrupt id -> the answer given for it
     config: dict[str, Any]
     runtime: Runtime[Any]
+    node: str = ""
+    step: int = 0
+    messages: Callable[[Any, dict[str, Any]], None] | None = None  # stream_mode="messages" sink
     counter: int = 0
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -76,6 +81,16 @@ def get_stream_writer() -> Callable[[Any], None]:
         return lambda chunk: None
     writer: Callable[[Any], None] = scope.runtime.stream_writer
     return writer
+
+
+def message_sink() -> Callable[[Any], None] | None:
+    """Inside a node run with ``stream_mode="messages"``: where a chat model sends its chunks."""
+    scope = _scope.get()
+    if scope is None or scope.messages is None:
+        return None
+    sink = scope.messages
+    metadata = {"langgraph_node": scope.node, "langgraph_step": scope.step, "langgraph_task_id": scope.task_id}
+    return lambda chunk: sink(chunk, metadata)
 
 
 def get_runtime() -> Runtime[Any]:
@@ -233,8 +248,17 @@ class _InputCommand(Command[Any]):
     entry: bool = True
 
 
-def _scope_for(task: Task, resume: dict[str, Any], config: dict[str, Any], runtime: Runtime[Any]) -> TaskScope:
-    return TaskScope(task_id=task.id, resume=resume, config=config, runtime=runtime)
+def _scope_for(task: Task, resume: dict[str, Any], env: StepEnv) -> TaskScope:
+    live = env.live
+    return TaskScope(
+        task_id=task.id,
+        resume=resume,
+        config=env.config,
+        runtime=env.runtime,
+        node=task.node,
+        step=env.step,
+        messages=live.message if live is not None and live.wants_messages else None,
+    )
 
 
 def _node_args(spec: Any, node_input: Any, config: dict[str, Any], runtime: Runtime[Any]) -> tuple[Any, ...]:
@@ -254,12 +278,12 @@ def run_task(
     graph: CompiledStateGraph,
     task: Task,
     values: dict[str, Any],
-    config: dict[str, Any],
     resume: dict[str, Any],
-    runtime: Runtime[Any],
+    env: StepEnv,
 ) -> TaskResult:
     """Run a task synchronously; exceptions and interrupts come back inside the result."""
-    scope = _scope_for(task, resume, config, runtime)
+    config, runtime = env.config, env.runtime
+    scope = _scope_for(task, resume, env)
     token = _scope.set(scope)
     try:
         if task.node == START:
@@ -298,12 +322,12 @@ async def arun_task(
     graph: CompiledStateGraph,
     task: Task,
     values: dict[str, Any],
-    config: dict[str, Any],
     resume: dict[str, Any],
-    runtime: Runtime[Any],
+    env: StepEnv,
 ) -> TaskResult:
     """Async twin of :func:`run_task`: awaits async nodes, runs sync ones in a thread."""
-    scope = _scope_for(task, resume, config, runtime)
+    config, runtime = env.config, env.runtime
+    scope = _scope_for(task, resume, env)
     token = _scope.set(scope)
     try:
         if task.node == START:

@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from tether.errors import TetherError
+from tether.graph._runner import message_sink
 from tether.messages import AIMessage, BaseMessage, MessageLike, convert_to_messages
+from tether.messages._types import new_message_id
 
 __all__ = [
     "BaseChatModel",
@@ -25,6 +27,7 @@ __all__ = [
     "ModelCallOptions",
     "OutputParserError",
     "StructuredOutput",
+    "merge_chunks",
     "tool_schema",
 ]
 
@@ -72,6 +75,28 @@ def tool_schema(tool: Any) -> dict[str, Any]:
     raise TypeError(f"cannot describe {tool!r} as a tool: pass a @tool function, a pydantic model or a dict")
 
 
+def merge_chunks(chunks: Iterable[AIMessage], sink: Callable[[AIMessage], None] | None = None) -> AIMessage:
+    """One ``AIMessage`` from streamed chunks (passing each to ``sink`` first, with a shared id)."""
+    message_id: str | None = None
+    texts: list[str] = []
+    tool_calls: list[Any] = []
+    usage = None
+    metadata: dict[str, Any] = {}
+    for chunk in chunks:
+        message_id = message_id or chunk.id or new_message_id()
+        if chunk.id != message_id:
+            chunk = chunk.model_copy(update={"id": message_id})
+        if sink is not None:
+            sink(chunk)
+        texts.append(chunk.text)
+        tool_calls += chunk.tool_calls
+        usage = chunk.usage_metadata or usage
+        metadata.update(chunk.response_metadata)
+    return AIMessage(
+        content="".join(texts), id=message_id, tool_calls=tool_calls, usage_metadata=usage, response_metadata=metadata
+    )
+
+
 class BaseChatModel(ABC):
     """Subclass and implement ``_generate``; ``invoke`` takes messages in any accepted form."""
 
@@ -91,11 +116,19 @@ class BaseChatModel(ABC):
 
     # -- public face -------------------------------------------------------------------
     def invoke(self, messages: MessageLike | Sequence[MessageLike], config: Any = None, **kwargs: Any) -> AIMessage:
-        return self._generate(convert_to_messages(messages), self._options(kwargs))
+        """One reply. Inside a graph run with ``stream_mode="messages"``, the reply is streamed to
+        the caller token by token as it is produced, and the whole message is returned."""
+        msgs, options = convert_to_messages(messages), self._options(kwargs)
+        sink = message_sink()
+        if sink is None:
+            return self._generate(msgs, options)
+        return merge_chunks(self._stream(msgs, options), sink)
 
     async def ainvoke(
         self, messages: MessageLike | Sequence[MessageLike], config: Any = None, **kwargs: Any
     ) -> AIMessage:
+        if message_sink() is not None:
+            return await asyncio.to_thread(self.invoke, messages, config, **kwargs)  # the context goes along
         return await self._agenerate(convert_to_messages(messages), self._options(kwargs))
 
     def stream(
