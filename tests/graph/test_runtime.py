@@ -512,3 +512,15 @@ def test_messages_stream_mode_streams_model_tokens_as_they_come() -> None:
     final = app.get_state(cfg()).values["messages"]
     assert [m.text for m in final] == ["hi", "durable agents resume", "no model here"]
     assert final[1].id == chunks[0][0].id
+
+
+def test_retry_skips_errors_that_carry_a_client_status() -> None:
+    from tether.graph._retry import default_retry_on
+
+    class NoKeyError(Exception):
+        status_code = 401
+
+    class OverloadedError(Exception):
+        status_code = 529
+
+    assert not default_retry_on(NoKeyError()) and default_retry_on(OverloadedError())

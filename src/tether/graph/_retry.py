@@ -29,7 +29,9 @@ def default_retry_on(exc: BaseException) -> bool:
     """Retry what may go away on its own: lost connections and 5xx answers from a server."""
     if isinstance(exc, ConnectionError):
         return True
-    status = getattr(getattr(exc, "response", None), "status_code", None)
+    status = getattr(exc, "status_code", None)
+    if not isinstance(status, int):
+        status = getattr(getattr(exc, "response", None), "status_code", None)
     if isinstance(status, int):  # an HTTP error from httpx, requests and the like
         return 500 <= status < 600
     return not isinstance(exc, _PROGRAMMING_ERRORS)

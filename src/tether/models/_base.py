@@ -82,6 +82,7 @@ def merge_chunks(chunks: Iterable[AIMessage], sink: Callable[[AIMessage], None] 
     tool_calls: list[Any] = []
     usage = None
     metadata: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
     for chunk in chunks:
         message_id = message_id or chunk.id or new_message_id()
         if chunk.id != message_id:
@@ -92,8 +93,16 @@ def merge_chunks(chunks: Iterable[AIMessage], sink: Callable[[AIMessage], None] 
         tool_calls += chunk.tool_calls
         usage = chunk.usage_metadata or usage
         metadata.update(chunk.response_metadata)
+        for key, value in chunk.additional_kwargs.items():  # e.g. reasoning text arrives in pieces too
+            both_text = isinstance(value, str) and isinstance(extra.get(key), str)
+            extra[key] = extra[key] + value if both_text else value
     return AIMessage(
-        content="".join(texts), id=message_id, tool_calls=tool_calls, usage_metadata=usage, response_metadata=metadata
+        content="".join(texts),
+        id=message_id,
+        tool_calls=tool_calls,
+        usage_metadata=usage,
+        response_metadata=metadata,
+        additional_kwargs=extra,
     )
 
 
@@ -136,10 +145,15 @@ class BaseChatModel(ABC):
     ) -> Iterator[AIMessage]:
         yield from self._stream(convert_to_messages(messages), self._options(kwargs))
 
+    async def _astream(self, messages: list[BaseMessage], options: ModelCallOptions) -> AsyncIterator[AIMessage]:
+        """Async streaming; default: the sync stream, in a worker thread, handed over at the end."""
+        for chunk in await asyncio.to_thread(lambda: list(self._stream(messages, options))):
+            yield chunk
+
     async def astream(
         self, messages: MessageLike | Sequence[MessageLike], config: Any = None, **kwargs: Any
     ) -> AsyncIterator[AIMessage]:
-        for chunk in await asyncio.to_thread(lambda: list(self.stream(messages, **kwargs))):
+        async for chunk in self._astream(convert_to_messages(messages), self._options(kwargs)):
             yield chunk
 
     def bind_tools(self, tools: Sequence[Any], *, tool_choice: str | dict[str, Any] | None = None) -> BaseChatModel:
