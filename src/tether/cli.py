@@ -308,5 +308,9 @@ def show(
         console.print(f"[yellow]note:[/] key {key!r} uses custom reducer {name}; shown as its last write")
 
 
+from tether.plan._cli import app as plan_app  # noqa: E402  (the planner registers after the commands above)
+
+app.add_typer(plan_app, name="plan")
+
 if __name__ == "__main__":  # pragma: no cover
     app()
