@@ -524,3 +524,23 @@ def test_retry_skips_errors_that_carry_a_client_status() -> None:
         status_code = 529
 
     assert not default_retry_on(NoKeyError()) and default_retry_on(OverloadedError())
+
+
+async def test_async_runs_await_a_node_objects_ainvoke() -> None:
+    loops: list[Any] = []
+
+    class Dual:
+        def __call__(self, state: S, config: Any) -> dict[str, Any]:
+            return {"log": ["sync"]}
+
+        async def ainvoke(self, state: S, config: Any) -> dict[str, Any]:
+            loops.append(asyncio.get_running_loop())
+            return {"log": ["async"]}
+
+    g = StateGraph(S)
+    g.add_node("dual", Dual())
+    g.add_edge(START, "dual")
+    app = g.compile()
+    assert app.invoke({})["log"] == ["sync"]
+    assert (await app.ainvoke({}))["log"] == ["async"]
+    assert loops == [asyncio.get_running_loop()]  # on the caller's loop, not a thread's

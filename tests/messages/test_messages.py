@@ -151,3 +151,21 @@ def test_trim_with_a_real_tokenizer_and_partial_messages() -> None:
     partial = trim_messages(long, max_tokens=5, token_counter=words, allow_partial=True)
     assert [m.text for m in partial] == ["line two\nline three", "ok"]
     assert count_tokens_approximately(convert_to_messages(chat)) > 0
+
+
+def test_ids_given_to_id_less_messages_are_stored_so_every_read_agrees(tmp_path: Path) -> None:
+    g = StateGraph(MessagesState)
+    g.add_node("echo", lambda s: {"messages": [("ai", "echo: " + s["messages"][-1].text)]})
+    g.add_edge(START, "echo")
+    config = {"configurable": {"thread_id": "ids"}}
+    with SqliteSaver.from_conn_string(tmp_path / "ids.sqlite") as saver:
+        g.compile(checkpointer=saver).invoke({"messages": [("user", "hi")]}, config)
+    reads = []
+    for _ in range(2):  # fresh savers and graphs: every read rebuilds from the log
+        with SqliteSaver.from_conn_string(tmp_path / "ids.sqlite") as saver:
+            reads.append([m.id for m in g.compile(checkpointer=saver).get_state(config).values["messages"]])
+    assert reads[0] == reads[1] and all(reads[0])
+    with SqliteSaver.from_conn_string(tmp_path / "ids.sqlite") as saver:
+        app = g.compile(checkpointer=saver)
+        app.update_state(config, {"messages": [RemoveMessage(id=reads[0][0])]}, as_node="echo")
+        assert [m.text for m in app.get_state(config).values["messages"]] == ["echo: hi"]

@@ -32,6 +32,7 @@ class NodeSpec:
     metadata: dict[str, Any] | None = None
     wants_runtime: bool = False  # second parameter is `runtime` (LangGraph 0.6+ style)
     retry: tuple[RetryPolicy, ...] = ()
+    afn: Callable[..., Any] | None = None  # an object's async `ainvoke`, used by async runs
 
 
 @dataclass(slots=True)
@@ -94,6 +95,16 @@ def _accepts_runtime(fn: Callable[..., Any]) -> bool:
     annotation = second.annotation
     named = getattr(get_origin(annotation) or annotation, "__name__", str(annotation))
     return second.name == "runtime" or str(named).startswith("Runtime")
+
+
+def _async_twin(action: Any) -> Callable[..., Any] | None:
+    """A node object with both ``__call__`` and an async ``ainvoke`` (a ToolNode, a runnable):
+    async runs await ``ainvoke`` instead of running the sync call in a thread."""
+    target = action.runnable if isinstance(action, _RunnableNode) else action
+    ainvoke = getattr(target, "ainvoke", None)
+    if ainvoke is not None and inspect.iscoroutinefunction(ainvoke) and not inspect.isfunction(action):
+        return ainvoke  # type: ignore[no-any-return]
+    return None
 
 
 class _RunnableNode:
@@ -233,6 +244,7 @@ class StateGraph:
             metadata=metadata,
             wants_runtime=_accepts_runtime(action),
             retry=_policies(retry_policy or ignored.pop("retry", None)),
+            afn=_async_twin(action),
         )
         return self
 

@@ -163,7 +163,16 @@ def update_pairs(graph: CompiledStateGraph, node: str, update: Any) -> list[tupl
             raise InvalidUpdateError(
                 f"node {node!r} wrote unknown state key {key!r}; the state has keys {', '.join(map(repr, channels))}"
             )
-    return pairs
+    return [(key, _prepared(channels[key].reducer, value)) for key, value in pairs]
+
+
+def _prepared(reducer: Any, value: Any) -> Any:
+    """A write as it will be stored. A reducer may normalise its input once, here, with a
+    ``prepare`` attribute: the log then holds the normalised value, so replaying it when the
+    thread is loaded gives the same state every time (add_messages assigns message ids here,
+    not on every replay)."""
+    prepare = getattr(reducer, "prepare", None)
+    return prepare(value) if prepare is not None else value
 
 
 def _route(
@@ -340,7 +349,9 @@ async def arun_task(
                 attempt += 1
                 scope.counter = 0
                 try:
-                    if spec.is_async:
+                    if spec.afn is not None:
+                        returned = await spec.afn(*args)
+                    elif spec.is_async:
                         returned = await spec.fn(*args)
                     else:
                         returned = await asyncio.to_thread(contextvars.copy_context().run, spec.fn, *args)

@@ -1,6 +1,7 @@
 """Chat messages, the ``add_messages`` reducer, and conversation memory helpers."""
 
 from tether.messages._reducer import REMOVE_ALL_MESSAGES, RemoveMessage, add_messages
+from tether.messages._summarize import SummarizationNode, is_summary, summarize_messages
 from tether.messages._trim import count_tokens_approximately, tokenizer_counter, trim_messages
 from tether.messages._types import (
     AIMessage,
@@ -24,6 +25,7 @@ __all__ = [
     "HumanMessage",
     "MessageLike",
     "RemoveMessage",
+    "SummarizationNode",
     "SystemMessage",
     "ToolCall",
     "ToolMessage",
@@ -31,7 +33,9 @@ __all__ = [
     "add_messages",
     "convert_to_messages",
     "count_tokens_approximately",
+    "is_summary",
     "message_text",
+    "summarize_messages",
     "tokenizer_counter",
     "trim_messages",
 ]

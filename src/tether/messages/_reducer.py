@@ -75,3 +75,12 @@ def _is_remove_all(message: Any) -> bool:
 
 
 register_type(RemoveMessage, name="tether.messages:RemoveMessage")
+
+
+def _prepare(value: Any) -> list[Any]:
+    """Messages (with ids) and RemoveMessages, from whatever a node wrote: done once, at write
+    time, so the stored write carries the ids and replaying it is deterministic."""
+    return [m if isinstance(m, RemoveMessage) else _with_id(m) for m in _messages(value)]
+
+
+add_messages.prepare = _prepare  # type: ignore[attr-defined]
