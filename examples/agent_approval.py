@@ -51,7 +51,7 @@ _OPS: dict[type, Any] = {
 }
 
 
-@tool
+@tool(handle_tool_error=True)  # a refusal is an answer for the model, not a crash
 def calculator(expression: str) -> str:
     """Evaluate an arithmetic expression exactly.
 
@@ -75,7 +75,7 @@ def calculator(expression: str) -> str:
     return str(value(tree.body))
 
 
-@tool
+@tool(handle_tool_error=True)  # a refusal is an answer for the model, not a crash
 def clock(timezone: str = "UTC") -> str:
     """The current date and time.
 
@@ -89,7 +89,7 @@ def clock(timezone: str = "UTC") -> str:
     return dt.datetime.now(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
-@tool
+@tool(handle_tool_error=True)  # a refusal is an answer for the model, not a crash
 def send_email(to: str, subject: str, body: str) -> str:
     """Send an email. (In this example nothing is sent: the email is only printed.)
 

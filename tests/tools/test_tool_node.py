@@ -52,8 +52,12 @@ def test_bad_arguments_become_an_error_message_the_model_can_act_on() -> None:
     assert "b: Field required" in message.content
 
 
-def test_exceptions_become_error_messages_by_default() -> None:
-    (message,) = ToolNode([fail])(calls(("fail", {"reason": "disk full"})))["messages"]
+def test_by_default_bad_arguments_go_to_the_model_and_exceptions_stop_the_run() -> None:
+    with pytest.raises(ValueError, match="disk full"):  # as in LangGraph
+        ToolNode([fail])(calls(("fail", {"reason": "disk full"})))
+    (bad,) = ToolNode([add])(calls(("add", {"a": "x", "b": 1})))["messages"]
+    assert bad.status == "error" and "a" in bad.content
+    (message,) = ToolNode([fail], handle_tool_errors=True)(calls(("fail", {"reason": "disk full"})))["messages"]
     assert message.status == "error"
     assert message.content == "Error: ValueError('disk full')\n Please fix your mistakes."
 
@@ -86,8 +90,11 @@ def test_tool_exception_message_reaches_the_model() -> None:
             raise ToolException(f"{n} is odd; pass an even number")
         return n
 
+    with pytest.raises(ToolException, match="odd"):  # LangChain's default: the tool did not opt in
+        ToolNode([picky])(calls(("picky", {"n": 3})))
+    picky.handle_tool_error = True
     (message,) = ToolNode([picky])(calls(("picky", {"n": 3})))["messages"]
-    assert "3 is odd; pass an even number" in message.content
+    assert message.status == "error" and message.content == "3 is odd; pass an even number"
 
 
 def test_sync_tools_run_concurrently() -> None:

@@ -176,18 +176,16 @@ def test_exception_in_a_tool_matches_langgraph_with_handle_tool_errors_true() ->
     assert observe(tt_out, exact=True) == observe(lg_out, exact=True)
 
 
-def test_default_error_handling_differs_deliberately() -> None:
-    """LangGraph 1.x re-raises exceptions from inside a tool by default; Tether reports them to the model."""
+def test_default_error_handling_matches_langgraph() -> None:
+    """By default an exception inside a tool stops the run in both; bad arguments do not."""
     with pytest.raises(ValueError, match="boom"):
         run_tool_node(
             LGToolNode([lc_tool(explode)]),
             [lc.AIMessage(content="", tool_calls=[CALLS[3]])],
             langgraph=True,
         )
-    (message,) = run_tool_node(
-        ToolNode([tool(explode)]), [tm.AIMessage(content="", tool_calls=[CALLS[3]])], langgraph=False
-    )
-    assert message.status == "error" and "boom" in message.content
+    with pytest.raises(ValueError, match="boom"):
+        run_tool_node(ToolNode([tool(explode)]), [tm.AIMessage(content="", tool_calls=[CALLS[3]])], langgraph=False)
 
 
 @pytest.mark.parametrize(

@@ -36,8 +36,10 @@ class ToolNode:
     ``max_concurrency`` (or the run config's ``max_concurrency``) caps how many sync tools run
     at once; 16 by default.
 
-    ``handle_tool_errors``: ``True`` (the default) turns any exception into an error
-    ToolMessage the model can read; a string is sent instead of the error; a function of the
+    ``handle_tool_errors``: by default (``default_handle_tool_errors``, as in LangGraph) arguments
+    that do not validate go back to the model as an error ToolMessage saying what was wrong, and
+    any other exception stops the run; ``True`` turns every exception into an error ToolMessage
+    the model can read; a string is sent instead of the error; a function of the
     exception returns the text (and, if its parameter is annotated with exception types, only
     those are handled); an exception class or tuple handles only those; ``False`` lets every
     error, argument validation included, stop the run.
@@ -51,7 +53,7 @@ class ToolNode:
         tools: Sequence[Tool | Callable[..., Any]],
         *,
         name: str = "tools",
-        handle_tool_errors: ErrorHandler = True,
+        handle_tool_errors: ErrorHandler | None = None,
         messages_key: str = "messages",
         max_concurrency: int | None = None,
     ) -> None:
@@ -63,6 +65,8 @@ class ToolNode:
             self.tools_by_name[built.name] = built
         self.name = name
         self.__name__ = name  # add_node(ToolNode([...])) names the node after it
+        if handle_tool_errors is None:
+            handle_tool_errors = default_handle_tool_errors
         self.handle_tool_errors = handle_tool_errors
         self.messages_key = messages_key
         self.max_concurrency = max_concurrency
@@ -206,6 +210,10 @@ class ToolNode:
         raise TypeError(f"tool {call.get('name')!r} returned {type(output).__name__}, expected a ToolMessage")
 
     def _on_error(self, exc: Exception, call: ToolCall) -> ToolMessage:
+        own = getattr(self.tools_by_name.get(call.get("name") or ""), "handle_tool_error", False)
+        if own and isinstance(exc, ToolException) and not isinstance(exc, ToolInvocationError):
+            text = own if isinstance(own, str) else own(exc) if callable(own) else str(exc)
+            return ToolMessage(content=text, name=call.get("name"), tool_call_id=call.get("id") or "", status="error")
         flag = self.handle_tool_errors
         if flag is False or not isinstance(exc, self._handled):
             raise exc
@@ -220,6 +228,13 @@ class ToolNode:
         else:
             content = f"Error: {exc!r}\n Please fix your mistakes."
         return ToolMessage(content=content, name=call.get("name"), tool_call_id=call.get("id") or "", status="error")
+
+
+def default_handle_tool_errors(exc: Exception) -> str:
+    """Tell the model about arguments that did not validate; let anything else stop the run."""
+    if isinstance(exc, ToolInvocationError):
+        return exc.message
+    raise exc
 
 
 def _with_id(message: ToolMessage) -> ToolMessage:

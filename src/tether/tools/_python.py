@@ -86,7 +86,9 @@ def create_python_tool(
         """
         return _run(code, bootstrap, timeout, max_output_chars)
 
-    return Tool.from_function(python, name=name, description=_describe(timeout, memory_mb, max_file_mb))
+    built = Tool.from_function(python, name=name, description=_describe(timeout, memory_mb, max_file_mb))
+    built.handle_tool_error = True  # failing code is an answer the model should read, not a crash
+    return built
 
 
 def _run(code: str, bootstrap: str, timeout: float, max_output_chars: int) -> str:

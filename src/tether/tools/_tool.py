@@ -118,6 +118,9 @@ class Tool:
         self.return_direct = return_direct
         self.response_format: ResponseFormat = response_format
         self.injected: dict[str, Any] = dict(injected or {})
+        # LangChain's per-tool switch: True (or a message, or a function of the error) sends a
+        # ToolException raised by this tool back to the model instead of stopping the run
+        self.handle_tool_error: bool | str | Callable[[Exception], str] = False
 
     @classmethod
     def from_function(
@@ -316,6 +319,7 @@ def tool(
     return_direct: bool = False,
     response_format: ResponseFormat = "content",
     parse_docstring: bool = True,
+    handle_tool_error: bool | str | Callable[[Exception], str] = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -327,6 +331,7 @@ def tool(
     return_direct: bool = False,
     response_format: ResponseFormat = "content",
     parse_docstring: bool = True,
+    handle_tool_error: bool | str | Callable[[Exception], str] = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -339,6 +344,7 @@ def tool(
     return_direct: bool = False,
     response_format: ResponseFormat = "content",
     parse_docstring: bool = True,
+    handle_tool_error: bool | str | Callable[[Exception], str] = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a tool of a typed, documented function: ``@tool``, ``@tool("name")``,
     ``@tool(description="…")``; ``async def`` functions work too.
@@ -350,7 +356,7 @@ def tool(
     def make(fn: Callable[..., Any], name: str | None = None) -> Tool:
         if isinstance(fn, Tool):
             return fn
-        return Tool.from_function(
+        built = Tool.from_function(
             fn,
             name=name,
             description=description,
@@ -358,6 +364,8 @@ def tool(
             return_direct=return_direct,
             response_format=response_format,
         )
+        built.handle_tool_error = handle_tool_error
+        return built
 
     if isinstance(name_or_func, str):
         given = name_or_func
