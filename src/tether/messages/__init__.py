@@ -4,6 +4,7 @@ from tether.messages._reducer import REMOVE_ALL_MESSAGES, RemoveMessage, add_mes
 from tether.messages._summarize import SummarizationNode, is_summary, summarize_messages
 from tether.messages._trim import count_tokens_approximately, tokenizer_counter, trim_messages
 from tether.messages._types import (
+    MESSAGE_ROLES,
     AIMessage,
     AnyMessage,
     BaseMessage,
@@ -14,10 +15,12 @@ from tether.messages._types import (
     ToolMessage,
     UsageMetadata,
     convert_to_messages,
+    message_class,
     message_text,
 )
 
 __all__ = [
+    "MESSAGE_ROLES",
     "REMOVE_ALL_MESSAGES",
     "AIMessage",
     "AnyMessage",
@@ -34,6 +37,7 @@ __all__ = [
     "convert_to_messages",
     "count_tokens_approximately",
     "is_summary",
+    "message_class",
     "message_text",
     "summarize_messages",
     "tokenizer_counter",

@@ -16,6 +16,7 @@ from typing_extensions import TypedDict  # pydantic validates these on Python 3.
 from tether.checkpoint._serde import register_type
 
 __all__ = [
+    "MESSAGE_ROLES",
     "AIMessage",
     "AnyMessage",
     "BaseMessage",
@@ -26,6 +27,7 @@ __all__ = [
     "ToolMessage",
     "UsageMetadata",
     "convert_to_messages",
+    "message_class",
     "message_text",
     "new_message_id",
 ]
@@ -119,6 +121,14 @@ _ROLES: dict[str, type[BaseMessage]] = {
     "assistant": AIMessage,
     "tool": ToolMessage,
 }
+
+
+def message_class(role: str) -> type[BaseMessage] | None:
+    """The message type for a role name ("user"/"human", "assistant"/"ai", "system", "tool"…)."""
+    return _ROLES.get(role)
+
+
+MESSAGE_ROLES = tuple(_ROLES)
 
 
 def _from_dict(data: dict[str, Any]) -> BaseMessage:

@@ -8,11 +8,11 @@ from typing import Any
 
 from tether.errors import TetherError
 from tether.messages import (
-    AIMessage,
+    MESSAGE_ROLES,
     BaseMessage,
     HumanMessage,
-    SystemMessage,
     convert_to_messages,
+    message_class,
     message_text,
 )
 from tether.prompts._chain import Pipeable
@@ -27,14 +27,7 @@ __all__ = [
     "template_variables",
 ]
 
-_ROLES: dict[str, type[BaseMessage]] = {
-    "system": SystemMessage,
-    "developer": SystemMessage,
-    "human": HumanMessage,
-    "user": HumanMessage,
-    "ai": AIMessage,
-    "assistant": AIMessage,
-}
+_TEMPLATE_ROLES = tuple(r for r in MESSAGE_ROLES if r != "tool")  # a tool result needs its call's id
 
 
 class MissingVariableError(TetherError, KeyError):
@@ -191,9 +184,9 @@ def _part(item: Any) -> _Part:
             if len(names) != 1 or str(text).strip() != "{" + names[0] + "}":
                 raise ValueError(f"a placeholder is written ('placeholder', '{{name}}'), got {item!r}")
             return MessagesPlaceholder(names[0], optional=True)  # LangChain makes tuple placeholders optional
-        cls = _ROLES.get(role)
+        cls = message_class(role) if role in _TEMPLATE_ROLES else None
         if cls is None:
-            raise ValueError(f"unknown message role {role!r}; use one of {', '.join(_ROLES)} or 'placeholder'")
+            raise ValueError(f"unknown message role {role!r}; use one of {', '.join(_TEMPLATE_ROLES)} or 'placeholder'")
         return _MessageTemplate(cls, str(text))
     raise TypeError(
         f"cannot use {item!r} in a ChatPromptTemplate: give (role, template) tuples, messages or MessagesPlaceholder"
