@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## the main job: a durable human-in-the-loop workflow on the embedded SQLite default
 	$(BIN)/python examples/approval.py --db tether.sqlite
 
-test: $(STAMP)  ## lint, type-check the core, run every test
+test: $(STAMP)  ## lint, type-check the core, run every test (starts a throwaway PostgreSQL server)
+	bash scripts/ensure-postgres.sh
 	$(BIN)/ruff check src tests examples benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
