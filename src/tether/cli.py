@@ -6,16 +6,15 @@ import importlib
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from tether.checkpoint import BaseCheckpointSaver, open_saver
 from tether.checkpoint import _serde as serde
 from tether.checkpoint._base import PendingWrite
-from tether.checkpoint._sqlite import SqliteSaver
 from tether.errors import TetherError
 from tether.graph._builder import StateGraph
 from tether.graph._compiled import CompiledStateGraph
@@ -24,23 +23,22 @@ from tether.graph._state import decode_record
 from tether.types import Command
 
 app = typer.Typer(
-    help="Inspect Tether threads stored in a SQLite checkpoint database.",
+    help="Inspect Tether threads stored in a checkpoint database (SQLite or PostgreSQL).",
     no_args_is_help=True,
     add_completion=False,
 )
 console = Console()
 
-DbArg = Annotated[Path, typer.Argument(help="Path to the SQLite checkpoint database, e.g. tether.sqlite")]
+DbArg = Annotated[
+    str, typer.Argument(help="The checkpoint database: a SQLite file (tether.sqlite) or a postgresql:// URL")
+]
 ThreadArg = Annotated[str, typer.Argument(help="The thread_id")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
 
 
-def _open(db: Path) -> SqliteSaver:
-    if not db.exists():
-        console.print(f"[red]error:[/] no database at {db}")
-        raise typer.Exit(2)
+def _open(db: str) -> BaseCheckpointSaver:
     try:
-        return SqliteSaver.from_conn_string(db)
+        return open_saver(db)
     except TetherError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from exc
@@ -129,7 +127,7 @@ def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _recorded_graph(saver: SqliteSaver, thread: str) -> str | None:
+def _recorded_graph(saver: BaseCheckpointSaver, thread: str) -> str | None:
     """The ``graph`` a run of this thread recorded in its metadata, newest first."""
     for record in saver.list(thread):
         spec = decode_record(record).metadata.get("graph")
@@ -138,7 +136,7 @@ def _recorded_graph(saver: SqliteSaver, thread: str) -> str | None:
     return None
 
 
-def _load_graph(spec: str, saver: SqliteSaver) -> Any:
+def _load_graph(spec: str, saver: BaseCheckpointSaver) -> Any:
     """Import ``module:attr`` (a StateGraph, a compiled graph, or a function returning one)
     and compile it against ``saver``."""
     module_name, _, attr = spec.partition(":")

@@ -14,6 +14,7 @@ from tether.checkpoint._base import (
     ThreadSummary,
 )
 from tether.checkpoint._memory import InMemorySaver, MemorySaver
+from tether.checkpoint._open import open_saver
 from tether.checkpoint._serde import register_type
 from tether.checkpoint._sqlite import AsyncSqliteSaver, SqliteSaver
 
@@ -34,6 +35,7 @@ __all__ = [
     "PendingWrite",
     "SqliteSaver",
     "ThreadSummary",
+    "open_saver",
     "register_type",
 ]
 
