@@ -12,7 +12,7 @@ cd "$ROOT"
 
 VENV="${BENCH_VENV:-$ROOT/.bench-venv}"
 PYTHON="${PYTHON:-python3}"
-PEER=(langgraph==1.2.24 langgraph-checkpoint-sqlite==3.1.2)
+PEER=(langgraph==1.2.24 langgraph-checkpoint-sqlite==3.1.2 langgraph-checkpoint-postgres==3.2.0)
 
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
     echo "benchmarks/run.sh: need Python >= 3.11 (set PYTHON=...); '$PYTHON' is $("$PYTHON" -V 2>&1 || echo missing)" >&2
@@ -28,10 +28,18 @@ fi
 STAMP="$VENV/.bench-installed"
 WANT="$(cat pyproject.toml benchmarks/run.sh | cksum | cut -d' ' -f1) ${PEER[*]}"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ] \
-    || ! "$VENV/bin/python" -c 'import tether, langgraph.checkpoint.sqlite' 2>/dev/null; then
+    || ! "$VENV/bin/python" -c 'import tether, langgraph.checkpoint.sqlite, langgraph.checkpoint.postgres' 2>/dev/null; then
     echo "[bench] installing tether (editable) and ${PEER[*]} into $VENV" >&2
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e . "${PEER[@]}"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[workers]' "${PEER[@]}"
     echo "$WANT" > "$STAMP"
 fi
 
-exec "$VENV/bin/python" benchmarks/bench.py "$@"
+# SQLite throughput and storage take every argument; the PostgreSQL benchmarks take --quick and
+# --plain (they start a throwaway server, so its binaries must be installed).
+"$VENV/bin/python" benchmarks/bench.py "$@"
+PG_ARGS=()
+for arg in "$@"; do
+    case "$arg" in --quick | --plain) PG_ARGS+=("$arg") ;; esac
+done
+bash scripts/ensure-postgres.sh
+"$VENV/bin/python" benchmarks/postgres.py "${PG_ARGS[@]}"

@@ -77,8 +77,10 @@ def _free_port() -> int:
 class PostgresServer:
     """``with PostgresServer() as url: ...`` — a private server for as long as the block runs."""
 
-    def __init__(self, database: str = "tether_test") -> None:
+    def __init__(self, database: str = "tether_test", *, durable: bool = False) -> None:
         self.database = database
+        # tests want speed (fsync off); benchmarks want a server configured as in production
+        self.durable = durable
         self.root: Path | None = None
         self.url = ""
         self._pg_ctl = ""
@@ -134,10 +136,9 @@ class PostgresServer:
             "--no-sync",
         )
         # a test server: durability off (fsync and friends) makes it start and commit quickly
-        options = (
-            f"-c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root} -c fsync=off"
-            " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
+        options = f"-c listen_addresses=127.0.0.1 -c unix_socket_directories={self.root} -c max_connections=200"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         last: PostgresUnavailableError | None = None
         for _attempt in range(5):  # another process may take the port between choosing and binding it
             port = _free_port()

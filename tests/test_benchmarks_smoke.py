@@ -109,3 +109,33 @@ def test_ratios_and_targets(result: dict) -> None:
         assert positive(target["value"]), target
         assert target["status"] in {"PASS", "MISS", "INFO"}
         assert target["status"] in result["_stdout"]
+
+
+POSTGRES_KEYS = [
+    "langgraph_postgres",
+    "langgraph_postgres_sync",
+    "tether_postgres",
+    "langgraph_postgres_nowait",
+    "tether_postgres_nowait",
+]
+
+
+def test_postgres_benchmark_runs_both_libraries_on_one_server(postgres_server: str, tmp_path: Path) -> None:
+    pytest.importorskip("langgraph.checkpoint.postgres", reason="pip install -e '.[dev]'")
+    out = tmp_path / "postgres.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "postgres.py"), "--quick", "--plain", "--json", str(out)]
+        + ["--url", postgres_server],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, f"postgres.py failed\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    data = json.loads(out.read_text())
+    assert sorted(data["throughput"]) == sorted(POSTGRES_KEYS)
+    rows = {entry["checkpoint_rows"] for entry in data["throughput"].values()}
+    assert len(rows) == 1 and rows.pop() > 0, "both libraries must have committed the same number of checkpoints"
+    for name, value in data["ratios"].items():
+        assert positive(value), (name, value)
+    assert "Tether / LangGraph" in proc.stdout
