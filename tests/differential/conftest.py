@@ -12,6 +12,7 @@ and asserts the observations are equal.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -33,11 +34,13 @@ from langgraph.types import Send as LGSend
 from langgraph.types import interrupt as lg_interrupt
 
 import tether
+import tether.checkpoint
 import tether.errors as tt_errors
+from tests.pg import fresh_schema
 from tether.types import Interrupt as TTInterrupt
 
 THREAD = {"configurable": {"thread_id": "t1"}}
-SAVER_KINDS = ("memory", "sqlite")
+SAVER_KINDS = ("memory", "sqlite", "postgres")
 
 
 def thread(tid: str = "t1", **extra: Any) -> dict[str, Any]:
@@ -237,12 +240,32 @@ def outcome(fn: Callable[[], Any], lib: Lib) -> Any:
 
 
 class SaverFactory:
-    """Makes checkpointers for either library; closes every SQLite connection at teardown."""
+    """Makes checkpointers for either library; closes every connection at teardown.
 
-    def __init__(self, tmp_path: Path) -> None:
+    ``postgres`` savers each get a schema of their own on the session's PostgreSQL server.
+    """
+
+    def __init__(self, tmp_path: Path, request: pytest.FixtureRequest) -> None:
         self.tmp_path = tmp_path
+        self.request = request
         self.conns: list[sqlite3.Connection] = []
+        self.stack = contextlib.ExitStack()
         self.n = 0
+
+    def _postgres(self, lib: Lib) -> Any:
+        conninfo = self.stack.enter_context(fresh_schema(self.request.getfixturevalue("postgres_server")))
+        if lib.is_tether:
+            return self.stack.enter_context(tether.checkpoint.PostgresSaver.from_conn_string(conninfo))
+        import psycopg
+        from langgraph.checkpoint.postgres import PostgresSaver as LGPostgresSaver
+        from psycopg.rows import dict_row
+
+        conn = self.stack.enter_context(
+            psycopg.connect(conninfo, autocommit=True, prepare_threshold=0, row_factory=dict_row)
+        )
+        saver = LGPostgresSaver(conn)
+        saver.setup()
+        return saver
 
     def __call__(self, lib: Lib, kind: str | None) -> Any:
         if kind is None:
@@ -254,17 +277,20 @@ class SaverFactory:
             conn = sqlite3.connect(str(self.tmp_path / f"{lib.name}-{self.n}.db"), check_same_thread=False)
             self.conns.append(conn)
             return lib.SqliteSaver(conn)
+        if kind == "postgres":
+            return self._postgres(lib)
         raise ValueError(kind)
 
     def close(self) -> None:
         for conn in self.conns:
             conn.close()
         self.conns.clear()
+        self.stack.close()
 
 
 @pytest.fixture
-def savers(tmp_path: Path) -> Any:
-    factory = SaverFactory(tmp_path)
+def savers(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
+    factory = SaverFactory(tmp_path, request)
     yield factory
     factory.close()
 
