@@ -124,8 +124,16 @@ def test_postgres_benchmark_runs_both_libraries_on_one_server(postgres_server: s
     pytest.importorskip("langgraph.checkpoint.postgres", reason="pip install -e '.[dev]'")
     out = tmp_path / "postgres.json"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "postgres.py"), "--quick", "--plain", "--json", str(out)]
-        + ["--url", postgres_server],
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "postgres.py"),
+            "--quick",
+            "--plain",
+            "--json",
+            str(out),
+            "--url",
+            postgres_server,
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
