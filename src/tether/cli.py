@@ -310,5 +310,9 @@ from tether.plan._cli import app as plan_app  # noqa: E402  (the planner registe
 
 app.add_typer(plan_app, name="plan")
 
+from tether.tune.cli import tune_app  # noqa: E402  (data code and torch load only when a command runs)
+
+app.add_typer(tune_app, name="tune")
+
 if __name__ == "__main__":  # pragma: no cover
     app()
