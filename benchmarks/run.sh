@@ -43,3 +43,4 @@ for arg in "$@"; do
 done
 bash scripts/ensure-postgres.sh
 "$VENV/bin/python" benchmarks/postgres.py "${PG_ARGS[@]}"
+"$VENV/bin/python" benchmarks/workers.py "${PG_ARGS[@]}"

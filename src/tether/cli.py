@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
-import sys
 from typing import Annotated, Any
 
 import typer
@@ -15,9 +12,8 @@ from rich.table import Table
 from tether.checkpoint import BaseCheckpointSaver, open_saver
 from tether.checkpoint import _serde as serde
 from tether.checkpoint._base import PendingWrite
-from tether.errors import TetherError
-from tether.graph._builder import StateGraph
-from tether.graph._compiled import CompiledStateGraph
+from tether.errors import ConfigError, TetherError
+from tether.graph._loading import compile_for, import_graph
 from tether.graph._offline import read_state
 from tether.graph._state import decode_record
 from tether.types import Command
@@ -139,25 +135,10 @@ def _recorded_graph(saver: BaseCheckpointSaver, thread: str) -> str | None:
 def _load_graph(spec: str, saver: BaseCheckpointSaver) -> Any:
     """Import ``module:attr`` (a StateGraph, a compiled graph, or a function returning one)
     and compile it against ``saver``."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise typer.BadParameter(f"--graph must look like module:attribute, got {spec!r}")
-    sys.path.insert(0, os.getcwd())  # like `python -m`: modules of the current project import
     try:
-        target: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            target = getattr(target, part)
-    except (ImportError, AttributeError) as exc:
-        raise typer.BadParameter(f"cannot import graph {spec!r}: {exc}") from exc
-    if callable(target) and not isinstance(target, (StateGraph, CompiledStateGraph)):
-        target = target()
-    if isinstance(target, CompiledStateGraph):
-        return target.builder.compile(
-            checkpointer=saver, interrupt_before=target.interrupt_before, interrupt_after=target.interrupt_after
-        )
-    if isinstance(target, StateGraph):
-        return target.compile(checkpointer=saver)
-    raise typer.BadParameter(f"{spec!r} is a {type(target).__name__}, not a StateGraph or compiled graph")
+        return compile_for(import_graph(spec), saver)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from exc
 
 
 def _parse_answer(text: str) -> Any:
@@ -313,6 +294,10 @@ app.add_typer(plan_app, name="plan")
 from tether.tune.cli import tune_app  # noqa: E402  (data code and torch load only when a command runs)
 
 app.add_typer(tune_app, name="tune")
+
+from tether.workers.cli import worker as worker_command  # noqa: E402  (imports procrastinate only when run)
+
+app.command("worker")(worker_command)
 
 if __name__ == "__main__":  # pragma: no cover
     app()
