@@ -460,6 +460,41 @@ def test_a_single_connection_or_a_users_pool_works(postgres_schema: str) -> None
             assert conn.execute("SELECT count(*) FROM checkpoints").fetchone() == (5,)
 
 
+def test_a_connection_made_for_langgraphs_saver_works(postgres_schema: str) -> None:
+    """LangGraph's docs open connections with row_factory=dict_row; a port keeps that line."""
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(postgres_schema, autocommit=True, prepare_threshold=0, row_factory=dict_row) as conn:
+        saver = PostgresSaver(conn)
+        saver.setup()
+        app = two_steps().compile(checkpointer=saver)
+        app.invoke({"log": []}, cfg())
+        assert app.get_state(cfg()).values == {"log": ["w"], "n": 1}
+        assert app.get_state(cfg()).interrupts[0].value == {"q": "ok?"}
+        app.invoke(Command(resume="yes"), cfg())
+        assert app.get_state(cfg()).values == {"log": ["w", "yes"], "n": 1}
+        owner = run_owner()
+        saver.acquire("held", "", owner)
+        with pytest.raises(ThreadBusyError):
+            saver.acquire("held", "", run_owner())
+        saver.release("held", "", owner)
+
+
+async def test_an_async_connection_made_for_langgraphs_saver_works(postgres_schema: str) -> None:
+    from psycopg.rows import dict_row
+
+    conn = await psycopg.AsyncConnection.connect(
+        postgres_schema, autocommit=True, prepare_threshold=0, row_factory=dict_row
+    )
+    async with conn:
+        saver = AsyncPostgresSaver(conn)
+        await saver.setup()
+        app = two_steps().compile(checkpointer=saver)
+        await app.ainvoke({"log": []}, cfg())
+        await app.ainvoke(Command(resume="yes"), cfg())
+        assert (await app.aget_state(cfg())).values == {"log": ["w", "yes"], "n": 1}
+
+
 def test_errors_name_what_was_being_done(postgres_schema: str) -> None:
     with pytest.raises(CheckpointError, match=r"cannot open PostgreSQL database 127\.0\.0\.1:1/nowhere") as info:
         PostgresSaver.from_conn_string("postgresql://postgres@127.0.0.1:1/nowhere?connect_timeout=2")

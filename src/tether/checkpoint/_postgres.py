@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 try:
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
-    from psycopg.rows import TupleRow
+    from psycopg.rows import TupleRow, tuple_row
     from psycopg_pool import AsyncConnectionPool, ConnectionPool
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
@@ -513,8 +513,10 @@ class _Plans:
 
 
 # -- drivers ---------------------------------------------------------------------------------------
+# Cursors ask for tuples whatever the connection's own row factory (a connection made for
+# LangGraph's saver has ``row_factory=dict_row``): the plans index rows by position.
 def _drive(conn: Connection, plan: Plan[T]) -> T:
-    with conn.cursor() as cur:
+    with conn.cursor(row_factory=tuple_row) as cur:
         try:
             sql, params, fetch = next(plan)
             while True:
@@ -526,7 +528,7 @@ def _drive(conn: Connection, plan: Plan[T]) -> T:
 
 
 async def _adrive(conn: AsyncConnection, plan: Plan[T]) -> T:
-    async with conn.cursor() as cur:
+    async with conn.cursor(row_factory=tuple_row) as cur:
         try:
             sql, params, fetch = next(plan)
             while True:
@@ -733,7 +735,7 @@ class PostgresSaver(_Plans, BaseCheckpointSaver):
         """Take the locks of runs still in progress again, on a new lease connection; return those lost."""
         lost = []
         for (thread_id, _ns), (key, owner) in self._leases.items():
-            row = conn.execute(_TRY_LOCK, (self._lock_class, _int4(key))).fetchone()
+            row = conn.cursor(row_factory=tuple_row).execute(_TRY_LOCK, (self._lock_class, _int4(key))).fetchone()
             if not row or not row[0]:
                 lost.append((thread_id, key, owner))
         return lost
@@ -1094,7 +1096,7 @@ class AsyncPostgresSaver(_Plans, BaseCheckpointSaver):
     async def _relock(self, conn: AsyncConnection) -> builtins.list[tuple[str, int, str]]:
         lost = []
         for (thread_id, _ns), (key, owner) in self._leases.items():
-            cur = await conn.execute(_TRY_LOCK, (self._lock_class, _int4(key)))
+            cur = await conn.cursor(row_factory=tuple_row).execute(_TRY_LOCK, (self._lock_class, _int4(key)))
             row = await cur.fetchone()
             if not row or not row[0]:
                 lost.append((thread_id, key, owner))
