@@ -15,10 +15,13 @@
     └── SerializationError         a value cannot be stored or read back as tagged JSON
 
 Interrupts are control flow, not errors: ``GraphInterrupt`` lives in
-``tether.types`` and never escapes ``invoke``/``stream``.
+``tether.types`` and never escapes ``invoke``/``stream``; it is also importable from here, where
+LangGraph programs import it (to re-raise it past their own ``except Exception``).
 """
 
 from __future__ import annotations
+
+from tether.types import GraphInterrupt
 
 __all__ = [
     "CheckpointError",
@@ -26,6 +29,7 @@ __all__ = [
     "ConfigError",
     "EmptyInputError",
     "GraphBuildError",
+    "GraphInterrupt",
     "GraphRecursionError",
     "GraphRuntimeError",
     "InvalidResumeError",

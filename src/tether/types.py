@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Literal, NewType, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, NewType, TypedDict, TypeVar
+
+if TYPE_CHECKING:
+    from tether.graph._retry import RetryPolicy as RetryPolicy
+    from tether.graph._runner import interrupt as interrupt
 
 __all__ = [
     "END",
@@ -13,14 +17,30 @@ __all__ = [
     "Command",
     "GraphInterrupt",
     "Interrupt",
+    "RetryPolicy",
     "RunnableConfig",
     "Runtime",
     "Send",
     "StateSnapshot",
     "StreamMode",
+    "StreamWriter",
     "TaskSnapshot",
     "ThreadId",
+    "interrupt",
 ]
+
+# defined by the graph runtime, which imports this module: looked up on first use (as in
+# `from tether.types import interrupt`, the way LangGraph programs import it)
+_LAZY = {"RetryPolicy": "tether.graph._retry", "interrupt": "tether.graph._runner"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 START = "__start__"
 """The virtual node a graph starts from."""
@@ -31,6 +51,9 @@ ThreadId = NewType("ThreadId", str)
 CheckpointId = NewType("CheckpointId", str)
 
 StreamMode = Literal["values", "updates", "debug", "checkpoints", "tasks", "custom"]
+
+StreamWriter = Callable[[Any], None]
+"""What ``get_stream_writer()`` returns: call it with a chunk for ``stream_mode="custom"``."""
 
 
 class RunnableConfig(TypedDict, total=False):

@@ -5,6 +5,7 @@ from tether.graph._compiled import CompiledStateGraph
 from tether.graph._messages import MessagesState
 from tether.graph._retry import RetryPolicy
 from tether.graph._runner import get_runtime, get_stream_writer, interrupt
+from tether.messages import add_messages
 from tether.types import END, START, Command, Send
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "RetryPolicy",
     "Send",
     "StateGraph",
+    "add_messages",
     "get_runtime",
     "get_stream_writer",
     "interrupt",

@@ -12,7 +12,7 @@ from typing import Any, Literal, get_args, get_origin
 from tether.errors import GraphBuildError
 from tether.graph._retry import RetryPolicy
 from tether.graph._schema import Channel, Schema
-from tether.types import END, START, Command
+from tether.types import END, START, Command, StreamWriter
 
 __all__ = ["Branch", "NodeSpec", "StateGraph"]
 
@@ -31,6 +31,7 @@ class NodeSpec:
     may_route: bool  # the function may return Command/Send with goto
     metadata: dict[str, Any] | None = None
     wants_runtime: bool = False  # second parameter is `runtime` (LangGraph 0.6+ style)
+    keywords: tuple[tuple[str, str], ...] = ()  # (parameter, "config"/"runtime"/"writer") passed by name
     retry: tuple[RetryPolicy, ...] = ()
     afn: Callable[..., Any] | None = None  # an object's async `ainvoke`, used by async runs
 
@@ -77,11 +78,45 @@ def _accepts_config(fn: Callable[..., Any]) -> bool:
     except (TypeError, ValueError):
         return False
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if any(p.name == "config" for p in params):
+    if any(p.name == "config" for p in positional):
         return True
-    if _accepts_runtime(fn):
+    if _accepts_runtime(fn) or any(p.name == "config" for p in params):
         return False
-    return len(positional) >= 2 and positional[1].default is inspect.Parameter.empty
+    return (
+        len(positional) >= 2
+        and positional[1].default is inspect.Parameter.empty
+        and _injected_kind(positional[1]) != "writer"
+    )
+
+
+def _injected_kind(param: inspect.Parameter) -> str | None:
+    """What LangGraph passes a node by this parameter's name or annotation, if anything."""
+    annotation = param.annotation
+    named = str(getattr(get_origin(annotation) or annotation, "__name__", annotation))
+    if param.name == "writer" or annotation == StreamWriter or named == "StreamWriter":
+        return "writer"
+    if param.name == "runtime" or named.startswith("Runtime"):
+        return "runtime"
+    if param.name == "config":
+        return "config"
+    return None
+
+
+def _keyword_injections(fn: Callable[..., Any]) -> tuple[tuple[str, str], ...]:
+    """Parameters after the state that are passed by name, as LangGraph does: a stream ``writer``
+    (named so, or annotated ``StreamWriter``) wherever it stands, and a keyword-only ``config`` or
+    ``runtime``. (A positional ``config`` or ``runtime`` second parameter is passed by position.)"""
+    try:
+        params = list(inspect.signature(fn).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return ()
+    out: list[tuple[str, str]] = []
+    for param in params:
+        kind = _injected_kind(param)
+        by_name = param.kind is not param.POSITIONAL_ONLY if kind == "writer" else param.kind is param.KEYWORD_ONLY
+        if kind is not None and by_name:
+            out.append((param.name, kind))
+    return tuple(out)
 
 
 def _accepts_runtime(fn: Callable[..., Any]) -> bool:
@@ -92,6 +127,8 @@ def _accepts_runtime(fn: Callable[..., Any]) -> bool:
     if len(params) < 2:
         return False
     second = params[1]
+    if second.kind not in (second.POSITIONAL_ONLY, second.POSITIONAL_OR_KEYWORD):
+        return False  # a keyword-only runtime is passed by name (see _keyword_injections)
     annotation = second.annotation
     named = getattr(get_origin(annotation) or annotation, "__name__", str(annotation))
     return second.name == "runtime" or str(named).startswith("Runtime")
@@ -243,6 +280,7 @@ class StateGraph:
             may_route=_may_route(action),
             metadata=metadata,
             wants_runtime=_accepts_runtime(action),
+            keywords=_keyword_injections(action),
             retry=_policies(retry_policy or ignored.pop("retry", None)),
             afn=_async_twin(action),
         )

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "arun_task",
+    "get_config",
     "get_runtime",
     "get_stream_writer",
     "interrupt",
@@ -93,12 +94,23 @@ def message_sink() -> Callable[[Any], None] | None:
     return lambda chunk: sink(chunk, metadata)
 
 
-def get_runtime() -> Runtime[Any]:
-    """Inside a node: the run's ``Runtime`` (its ``context`` and ``stream_writer``)."""
+def get_runtime(context_schema: type[Any] | None = None) -> Runtime[Any]:
+    """Inside a node: the run's ``Runtime`` (its ``context`` and ``stream_writer``).
+
+    ``context_schema`` only tells a type checker what ``context`` holds, as in LangGraph's
+    ``get_runtime(Context)``; nothing is checked at run time."""
     scope = _scope.get()
     if scope is None:
         raise GraphRuntimeError("get_runtime() can only be called inside a node of a running graph")
     return scope.runtime
+
+
+def get_config() -> dict[str, Any]:
+    """Inside a node: the run's config, the same dict a node with a ``config`` parameter gets."""
+    scope = _scope.get()
+    if scope is None:
+        raise GraphRuntimeError("get_config() can only be called inside a node of a running graph")
+    return scope.config
 
 
 def _call_args(graph: CompiledStateGraph, task: Task, values: dict[str, Any]) -> tuple[Any, ...]:
@@ -276,6 +288,17 @@ def _node_args(spec: Any, node_input: Any, config: dict[str, Any], runtime: Runt
     return (node_input, config) if spec.wants_config else (node_input,)
 
 
+_NO_KWARGS: dict[str, Any] = {}
+
+
+def _node_kwargs(spec: Any, config: dict[str, Any], runtime: Runtime[Any]) -> dict[str, Any]:
+    """What a node takes by name: its stream ``writer``, a keyword-only ``config`` or ``runtime``."""
+    if not spec.keywords:
+        return _NO_KWARGS
+    given = {"config": config, "runtime": runtime, "writer": runtime.stream_writer}
+    return {param: given[kind] for param, kind in spec.keywords}
+
+
 def _next_try(spec: Any, exc: Exception, attempt: int) -> float | None:
     """Seconds to wait before running a failed node again, or None to let the error stand."""
     if not spec.retry or isinstance(exc, GraphInterrupt):
@@ -302,12 +325,13 @@ def run_task(
             if spec.is_async:
                 raise GraphRuntimeError(f"node {task.node!r} is async: run the graph with ainvoke()/astream()")
             args = _node_args(spec, _call_args(graph, task, values)[0], config, runtime)
+            kwargs = _node_kwargs(spec, config, runtime)
             attempt = 0
             while True:
                 attempt += 1
                 scope.counter = 0  # a retried node asks its questions from the start again
                 try:
-                    returned = spec.fn(*args)
+                    returned = spec.fn(*args, **kwargs)
                     break
                 except Exception as exc:
                     delay = _next_try(spec, exc, attempt)
@@ -344,6 +368,7 @@ async def arun_task(
         else:
             spec = graph.builder.nodes[task.node]
             args = _node_args(spec, _call_args(graph, task, values)[0], config, runtime)
+            kwargs = _node_kwargs(spec, config, runtime)
             attempt = 0
             while True:
                 attempt += 1
@@ -352,9 +377,9 @@ async def arun_task(
                     if spec.afn is not None:
                         returned = await spec.afn(*args)
                     elif spec.is_async:
-                        returned = await spec.fn(*args)
+                        returned = await spec.fn(*args, **kwargs)
                     else:
-                        returned = await asyncio.to_thread(contextvars.copy_context().run, spec.fn, *args)
+                        returned = await asyncio.to_thread(contextvars.copy_context().run, spec.fn, *args, **kwargs)
                         if inspect.isawaitable(returned):
                             returned = await returned
                     break

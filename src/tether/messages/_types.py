@@ -80,6 +80,17 @@ class BaseMessage(BaseModel):
     def pretty(self) -> str:
         return f"{self.role}: {self.text}"
 
+    def pretty_repr(self) -> str:
+        """The message as LangChain's ``pretty_repr`` lays it out: a banner naming the role, then the content."""
+        title = f" {self.role.title()} Message "
+        side = "=" * ((80 - len(title)) // 2)
+        head = side + title + side + "=" * (len(title) % 2) + (f"\nName: {self.name}" if self.name is not None else "")
+        return f"{head}\n\n{self.content}"
+
+    def pretty_print(self) -> None:
+        """Print ``pretty_repr()``, as LangChain's messages do (tutorials call it on every reply)."""
+        print(self.pretty_repr())
+
 
 class SystemMessage(BaseMessage):
     role: ClassVar[str] = "system"
@@ -94,6 +105,15 @@ class AIMessage(BaseMessage):
 
     tool_calls: list[ToolCall] = Field(default_factory=list)
     usage_metadata: UsageMetadata | None = None
+
+    def pretty_repr(self) -> str:
+        lines = [super().pretty_repr().strip()]
+        if self.tool_calls:
+            lines.append("Tool Calls:")
+            for call in self.tool_calls:
+                lines += [f"  {call.get('name')} ({call.get('id')})", f" Call ID: {call.get('id')}", "  Args:"]
+                lines += [f"    {key}: {value}" for key, value in (call.get("args") or {}).items()]
+        return "\n".join(lines)
 
     @property
     def usage(self) -> UsageMetadata | None:
