@@ -15,6 +15,7 @@ __all__ = [
     "START",
     "CheckpointId",
     "Command",
+    "Durability",
     "GraphInterrupt",
     "Interrupt",
     "RetryPolicy",
@@ -51,6 +52,10 @@ ThreadId = NewType("ThreadId", str)
 CheckpointId = NewType("CheckpointId", str)
 
 StreamMode = Literal["values", "updates", "debug", "checkpoints", "tasks", "custom"]
+
+Durability = Literal["sync", "async", "exit"]
+"""When a run's checkpoints are stored: ``"sync"`` and ``"async"`` (the default) commit each
+step before the next one starts; ``"exit"`` stores only the run's last checkpoint, when it ends."""
 
 StreamWriter = Callable[[Any], None]
 """What ``get_stream_writer()`` returns: call it with a chunk for ``stream_mode="custom"``."""

@@ -656,6 +656,81 @@ def main():
         return run(saver)
 """
 
+MESSAGE_UTILITIES = """
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    ChatMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+    convert_to_messages,
+    filter_messages,
+    get_buffer_string,
+    merge_message_runs,
+    messages_from_dict,
+    messages_to_dict,
+)
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, MessagesState, StateGraph
+
+
+def stream_reply(state: MessagesState):
+    pieces = [
+        AIMessageChunk(content="Looking ", id="reply-1"),
+        AIMessageChunk(
+            content="it up.", tool_call_chunks=[{"name": "search", "args": '{"q": "ot', "id": "call-1", "index": 0}]
+        ),
+        AIMessageChunk(
+            content="",
+            tool_call_chunks=[{"name": None, "args": 'ters", "n": 2}', "id": None, "index": 0}],
+            usage_metadata={"input_tokens": 7, "output_tokens": 5, "total_tokens": 12},
+        ),
+    ]
+    full = pieces[0]
+    for piece in pieces[1:]:
+        full = full + piece
+        print(type(full).__name__, full.content, full.tool_calls)
+    print(full.usage_metadata, full.id)
+    return {"messages": [full, ToolMessage("otters hold hands", tool_call_id="call-1", name="search")]}
+
+
+def answer(state: MessagesState):
+    visible = filter_messages(state["messages"], exclude_tool_calls=True, exclude_types=["chat"])
+    merged = merge_message_runs(visible, chunk_separator=" / ")
+    print(get_buffer_string(merged, human_prefix="User", ai_prefix="Bot"))
+    only_people = filter_messages(state["messages"], include_types=[HumanMessage, "chat"], exclude_names=["bob"])
+    return {"messages": [AIMessage(f"{len(merged)} turns, {len(only_people)} from people", name="bot")]}
+
+
+builder = StateGraph(MessagesState)
+builder.add_node("stream_reply", stream_reply)
+builder.add_node("answer", answer)
+builder.add_edge(START, "stream_reply")
+builder.add_edge("stream_reply", "answer")
+builder.add_edge("answer", END)
+graph = builder.compile(checkpointer=InMemorySaver())
+
+
+def main():
+    start = convert_to_messages(
+        [("system", "be kind"), ("user", "hi"), {"role": "user", "content": "tell me about otters", "name": "bob"}]
+    )
+    config = {"configurable": {"thread_id": "utilities"}}
+    out = graph.invoke({"messages": [*start, ChatMessage("too vague", role="critic")]}, config)
+    saved = messages_to_dict(out["messages"])
+    restored = messages_from_dict(saved)
+    print(get_buffer_string(restored))
+    return {
+        "messages": out["messages"],
+        "kinds": [type(m).__name__ for m in out["messages"]],
+        "saved": [(d["type"], sorted(d["data"])) for d in saved],
+        "restored": restored,
+        "usage": out["messages"][4].usage_metadata,
+        "stored": graph.get_state(config).values["messages"][-3:],
+    }
+"""
+
 PROGRAMS = {
     "chatbot": CHATBOT,
     "human_in_the_loop": HUMAN_IN_THE_LOOP,
@@ -668,6 +743,7 @@ PROGRAMS = {
     "command_goto": COMMAND_GOTO,
     "time_travel": TIME_TRAVEL,
     "async_sqlite": ASYNC_SQLITE,
+    "message_utilities": MESSAGE_UTILITIES,
 }
 
 

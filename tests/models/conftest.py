@@ -34,6 +34,7 @@ class Say:
     input_tokens: int = 11
     output_tokens: int = 7
     raw_arguments: str | None = None  # sent as the first tool call's arguments text, unchecked
+    usage_details: dict[str, Any] = field(default_factory=dict)  # OpenAI: e.g. prompt_tokens_details
 
 
 @dataclass
@@ -255,6 +256,7 @@ class FakeOpenAI(FakeServer):
             "prompt_tokens": say.input_tokens,
             "completion_tokens": say.output_tokens,
             "total_tokens": say.input_tokens + say.output_tokens,
+            **say.usage_details,
         }
         finish = "tool_calls" if calls else "stop"
         if not request.body.get("stream"):

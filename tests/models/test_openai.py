@@ -68,7 +68,7 @@ def test_constructor_settings_go_into_every_request(openai_server: FakeOpenAI) -
         model.invoke("hi")
         model.invoke("hi", top_p=0.5)  # a per-call keyword wins
     first, second = (r.body for r in openai_server.requests)
-    assert (first["temperature"], first["max_tokens"], first["top_p"]) == (0.2, 50, 0.9)
+    assert (first["temperature"], first["max_completion_tokens"], first["top_p"]) == (0.2, 50, 0.9)
     assert second["top_p"] == 0.5
 
 
@@ -146,15 +146,26 @@ def test_malformed_tool_arguments_name_the_tool(openai: ChatOpenAI, openai_serve
         openai.bind_tools([WEATHER_TOOL]).invoke("hi")
 
 
-def test_structured_output_via_forced_tool_call(openai: ChatOpenAI, openai_server: FakeOpenAI) -> None:
-    openai_server.then(Say(tool_calls=[("Weather", {"city": "Oslo", "celsius": -3})]))
+def test_structured_output_via_strict_json_schema(openai: ChatOpenAI, openai_server: FakeOpenAI) -> None:
+    openai_server.then(Say('{"city": "Oslo", "celsius": -3}'))
     report = openai.with_structured_output(Weather).invoke("weather in Oslo?")
 
     assert report == Weather(city="Oslo", celsius=-3)
     body = openai_server.last.body
-    assert body["tool_choice"] == {"type": "function", "function": {"name": "Weather"}}
-    assert body["tools"][0]["function"]["parameters"] == Weather.model_json_schema()
-    assert "response_format" not in body  # the forced call alone; some servers refuse both
+    assert body["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "Weather",
+            "schema": {**Weather.model_json_schema(), "additionalProperties": False},
+            "strict": True,
+        },
+    }
+    assert "tools" not in body and "tool_choice" not in body  # the schema alone; some servers refuse both
+
+
+def test_structured_output_still_reads_a_tool_call(openai: ChatOpenAI, openai_server: FakeOpenAI) -> None:
+    openai_server.then(Say(tool_calls=[("Weather", {"city": "Oslo", "celsius": -3})]))
+    assert openai.with_structured_output(Weather).invoke("weather?") == Weather(city="Oslo", celsius=-3)
 
 
 def test_structured_output_from_json_text(openai: ChatOpenAI, openai_server: FakeOpenAI) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import warnings
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Generator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ from tether.graph._drawing import DrawableGraph
 from tether.graph._loop import INTERRUPT, Call, Emit, Execute, Head, RunLoop, build_record
 from tether.graph._runner import arun_task, route_update, run_task
 from tether.graph._state import DecodedCheckpoint, SnapshotPolicy, decode_record, rebuild, reducer_name
-from tether.types import END, START, Interrupt, RunnableConfig, StateSnapshot, TaskSnapshot
+from tether.types import END, START, Durability, Interrupt, RunnableConfig, StateSnapshot, TaskSnapshot
 
 if TYPE_CHECKING:
     from tether.graph._builder import Branch, StateGraph
@@ -26,6 +27,7 @@ __all__ = ["CompiledStateGraph"]
 
 DEFAULT_RECURSION_LIMIT = 10_007  # LangGraph 1.2's default, so ported loops behave the same
 _STREAM_MODES = {"values", "updates", "debug", "checkpoints", "tasks", "custom", "messages"}
+_DURABILITY = ("sync", "async", "exit")
 
 
 class _LRU(OrderedDict[Any, Any]):
@@ -144,7 +146,14 @@ class CompiledStateGraph:
         interrupt_before: Sequence[str] | str | None,
         interrupt_after: Sequence[str] | str | None,
         context: Any = None,
+        durability: Durability | None = None,
     ) -> RunLoop:
+        if durability is not None and durability not in _DURABILITY:
+            raise ConfigError(f"unknown durability {durability!r}; choose from {', '.join(map(repr, _DURABILITY))}")
+        if durability is not None and self.checkpointer is None:
+            warnings.warn(
+                "durability has no effect without a checkpointer: compile(checkpointer=…)", UserWarning, stacklevel=3
+            )
         config = _with_defaults(config)
         modes = (stream_mode,) if isinstance(stream_mode, str) else tuple(stream_mode)
         for mode in modes:
@@ -158,7 +167,17 @@ class CompiledStateGraph:
         before = _names(interrupt_before) if interrupt_before is not None else self.interrupt_before
         after = _names(interrupt_after) if interrupt_after is not None else self.interrupt_after
         single = isinstance(stream_mode, str)
-        return RunLoop(self, input, dict(config), modes, before, after, single_mode=single, context=context)
+        return RunLoop(
+            self,
+            input,
+            dict(config),
+            modes,
+            before,
+            after,
+            single_mode=single,
+            context=context,
+            durability=durability or "async",
+        )
 
     def stream(
         self,
@@ -168,11 +187,14 @@ class CompiledStateGraph:
         stream_mode: str | Sequence[str] = "updates",
         interrupt_before: Sequence[str] | str | None = None,
         interrupt_after: Sequence[str] | str | None = None,
+        durability: Durability | None = None,
         **kwargs: Any,
     ) -> Iterator[Any]:
         """Run the graph, yielding chunks for each stream mode (a ``(mode, chunk)`` pair each
         when several modes are asked for; with ``subgraphs=True``, prefixed by the namespace)."""
-        loop = self._prepare(input, config, stream_mode, interrupt_before, interrupt_after, kwargs.get("context"))
+        loop = self._prepare(
+            input, config, stream_mode, interrupt_before, interrupt_after, kwargs.get("context"), durability
+        )
         chunks = self._drive(loop)
         return _with_namespace(chunks) if kwargs.get("subgraphs") else chunks
 
@@ -184,10 +206,17 @@ class CompiledStateGraph:
         stream_mode: str = "values",
         interrupt_before: Sequence[str] | str | None = None,
         interrupt_after: Sequence[str] | str | None = None,
+        durability: Durability | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Run the graph to the end (or to an interrupt) and return the final state."""
-        loop = self._prepare(input, config, stream_mode, interrupt_before, interrupt_after, kwargs.get("context"))
+        """Run the graph to the end (or to an interrupt) and return the final state.
+
+        ``durability`` (also on ``stream``, ``ainvoke``, ``astream`` and ``batch``): ``"sync"`` or
+        ``"async"`` (the default) commit each step before the next; ``"exit"`` stores only the
+        run's last checkpoint, when it ends (docs/storage.md, Durability)."""
+        loop = self._prepare(
+            input, config, stream_mode, interrupt_before, interrupt_after, kwargs.get("context"), durability
+        )
         chunks = list(self._drive(loop))
         return self._invoke_result(loop, stream_mode, chunks)
 
@@ -199,11 +228,18 @@ class CompiledStateGraph:
         stream_mode: str | Sequence[str] = "updates",
         interrupt_before: Sequence[str] | str | None = None,
         interrupt_after: Sequence[str] | str | None = None,
+        durability: Durability | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
-        loop = self._prepare(input, config, stream_mode, interrupt_before, interrupt_after, kwargs.get("context"))
-        async for chunk in self._adrive(loop):
-            yield _namespaced(chunk) if kwargs.get("subgraphs") else chunk
+        loop = self._prepare(
+            input, config, stream_mode, interrupt_before, interrupt_after, kwargs.get("context"), durability
+        )
+        chunks = self._adrive(loop)
+        try:
+            async for chunk in chunks:
+                yield _namespaced(chunk) if kwargs.get("subgraphs") else chunk
+        finally:  # a caller that stops reading closes the run now, not when it is garbage-collected
+            await chunks.aclose()
 
     async def ainvoke(
         self,
@@ -213,9 +249,12 @@ class CompiledStateGraph:
         stream_mode: str = "values",
         interrupt_before: Sequence[str] | str | None = None,
         interrupt_after: Sequence[str] | str | None = None,
+        durability: Durability | None = None,
         **kwargs: Any,
     ) -> Any:
-        loop = self._prepare(input, config, stream_mode, interrupt_before, interrupt_after, kwargs.get("context"))
+        loop = self._prepare(
+            input, config, stream_mode, interrupt_before, interrupt_after, kwargs.get("context"), durability
+        )
         chunks = [c async for c in self._adrive(loop)]
         return self._invoke_result(loop, stream_mode, chunks)
 
@@ -269,6 +308,10 @@ class CompiledStateGraph:
                             max_workers=int(loop.config.get("max_concurrency") or 32), thread_name_prefix="tether"
                         )
                     reply = yield from self._execute(effect, loop, pool)
+        except GeneratorExit:  # the caller stopped reading
+            for call in loop.closing():
+                getattr(saver, call.method)(*call.args, **call.kwargs)
+            raise
         finally:
             if pool is not None:
                 pool.shutdown(wait=False)
@@ -301,7 +344,7 @@ class CompiledStateGraph:
         yield from _drain(loop)
         return results
 
-    async def _adrive(self, loop: RunLoop) -> AsyncIterator[Any]:
+    async def _adrive(self, loop: RunLoop) -> AsyncGenerator[Any, None]:
         saver = self.checkpointer
         owner = run_owner() if saver is not None else None
         if saver is not None:
@@ -325,6 +368,10 @@ class CompiledStateGraph:
                     async for chunk in self._aexecute(effect, loop, results):
                         yield chunk
                     reply = results
+        except GeneratorExit:  # the caller stopped reading
+            for call in loop.closing():
+                await getattr(saver, "a" + call.method)(*call.args, **call.kwargs)
+            raise
         finally:
             if saver is not None:
                 await saver.arelease(loop.thread_id, loop.ns, owner)  # type: ignore[arg-type]

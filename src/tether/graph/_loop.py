@@ -8,6 +8,7 @@ chunk) — and a driver carries them out, synchronously (``invoke``/``stream``) 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -112,6 +113,7 @@ class RunLoop:
         *,
         single_mode: bool = True,
         context: Any = None,
+        durability: str = "async",
     ) -> None:
         self.graph = graph
         self.input = input
@@ -121,6 +123,10 @@ class RunLoop:
         self.interrupt_before = interrupt_before
         self.interrupt_after = interrupt_after
         self.saver = graph.checkpointer
+        # durability="exit": store only the run's last checkpoint, when the run ends (see _exit_record)
+        self.exit = durability == "exit" and self.saver is not None
+        self.stored_id: str | None = None  # the stored checkpoint the run started from
+        self.stored_pending = False  # whether that checkpoint had pending writes when loaded
         configurable = config.get("configurable", {})
         self.thread_id = configurable.get("thread_id")
         self.ns = configurable.get("checkpoint_ns", "")
@@ -149,6 +155,7 @@ class RunLoop:
     def run(self) -> Generator[Effect, Any, None]:
         try:
             yield from self._run()
+            yield from self._flush()  # under durability="exit", the run's one checkpoint
         except GeneratorExit:
             raise
         except BaseException:
@@ -156,7 +163,6 @@ class RunLoop:
             raise
         finally:
             self._remember_head()
-        yield from self._flush()
 
     def _remember_head(self) -> None:
         """Keep the newest committed state in memory: the thread's next run skips rebuilding it."""
@@ -168,10 +174,57 @@ class RunLoop:
     def _flush(self) -> Generator[Effect, Any, None]:
         if self.deferred:
             records, self.deferred = self.deferred, []
-            yield Call("put_many", (records,))
+            if self.exit:
+                yield Call("put", (self._exit_record(records[-1]),))
+            else:
+                yield Call("put_many", (records,))
+
+    def closing(self) -> list[Call]:
+        """What to store when the caller stops reading a stream before the run ends (the driver
+        carries it out: a closed generator can yield no more effects). Only an "exit" run has
+        anything left: its newest checkpoint, the one a "sync" run would have stored last."""
+        return [c for c in self._flush() if isinstance(c, Call)] if self.exit else []
+
+    def _exit_record(self, record: CheckpointRecord) -> CheckpointRecord:
+        """The one checkpoint a ``durability="exit"`` run stores: its newest, made self-sufficient.
+
+        The checkpoints between the stored one the run started from and this one are never
+        written, so this record cannot be rebuilt by folding its writes onto its parent. It
+        carries a snapshot of the full state instead: under the log+snapshot design a snapshot
+        is exactly what a rebuild starts from, so every store's chain walk stops here and any
+        process (a fresh one included) reads the state back without the missing steps. Its
+        parent becomes the stored checkpoint the run started from (None on a new thread), as
+        in LangGraph. ``writes`` keeps what the last step wrote (the log stays readable and
+        ``update_state`` can still infer ``as_node``); when that step's parent was never
+        stored, the entries' ``task`` positions (into the parent's ``next``) are dropped, since
+        they refer to nothing a reader can load.
+        """
+        head = self.head
+        assert head is not None and head.decoded is not None and head.decoded.record is record
+        writes = head.decoded.writes
+        writes_json = record.writes
+        if record.parent_id != self.stored_id:
+            writes = [{k: v for k, v in entry.items() if k != "task"} for entry in writes]
+            writes_json = _dumps_writes(writes)
+        snapshot = record.snapshot  # the snapshot policy may already have taken one at this step
+        if snapshot is None:
+            snapshot = serde.dumps({"values": head.values, "reducers": self.graph.reducer_names})
+        final = dataclasses.replace(
+            record,
+            parent_id=self.stored_id,
+            writes=writes_json,
+            snapshot=snapshot,
+            clears_pending=self.stored_pending or self.stored_id in self.pending_at,
+        )
+        policy = head.policy.copy()
+        policy.snapshotted(len(snapshot))
+        decoded = DecodedCheckpoint(final, head.decoded.next, writes, head.decoded.metadata)
+        self.head = Head(decoded, head.values, policy)
+        return final
 
     def _run(self) -> Generator[Effect, Any, None]:
         head = yield from self._load()
+        self.stored_id, self.stored_pending = head.id, bool(head.pending)
         # LangGraph's rule: a call may go up to step `start + recursion_limit + 2`
         stop = head.step + self.recursion_limit + 2
         cached: dict[str, TaskResult] = {}
@@ -425,6 +478,8 @@ class RunLoop:
             )
             if defer:
                 self.deferred.append(record)
+            elif self.exit:
+                self.deferred = [record]  # written when the run ends, by _flush
             else:
                 records, self.deferred = [*self.deferred, record], []
                 yield Call("put_many", (records,)) if len(records) > 1 else Call("put", (record,))
@@ -438,9 +493,10 @@ class RunLoop:
         if self.saver is None or head.decoded is None or not ("debug" in self.modes or "checkpoints" in self.modes):
             return
         record = head.decoded.record
-        payload = self.graph.checkpoint_event(
-            head.decoded, head.values, self.config, parent_id=parent_id or record.parent_id
-        )
+        parent_id = parent_id or record.parent_id
+        if self.exit and record.checkpoint_id != self.stored_id:
+            parent_id = self.stored_id  # the run's own checkpoints before this one are never stored
+        payload = self.graph.checkpoint_event(head.decoded, head.values, self.config, parent_id=parent_id)
         if (e := self._emit("checkpoints", payload)) is not None:
             yield e
         event = {"step": record.step, "timestamp": record.created_at, "type": "checkpoint", "payload": payload}
@@ -631,6 +687,8 @@ class RunLoop:
         def on_done(result: TaskResult, still_running: int) -> Call | None:
             if self.saver is None or still_running == 0 or result.error is not None or result.interrupts:
                 return None
+            if self.exit:
+                return None  # nothing is stored mid-run; _save_partial keeps it if the run stops here
             self.persisted.add(result.task.id)
             self.pending_at.add(head.id or "")
             write = PendingWrite(task_id=result.task.id, kind="result", value=_dumps_pending(result))

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from tether.checkpoint._serde import register_type
+from tether.messages._chunk import message_chunk_to_message
 from tether.messages._types import BaseMessage, MessageLike, convert_to_messages, new_message_id
 
 __all__ = ["REMOVE_ALL_MESSAGES", "RemoveMessage", "add_messages"]
@@ -30,7 +31,8 @@ def add_messages(
     left: MessageLike | Sequence[MessageLike] | None, right: MessageLike | Sequence[MessageLike] | None
 ) -> list[BaseMessage]:
     """Merge ``right`` into ``left``: append new messages, replace those whose ``id`` is already
-    there, delete those named by ``RemoveMessage``. Messages without an id get one."""
+    there, delete those named by ``RemoveMessage``. Messages without an id get one; a streamed
+    ``AIMessageChunk`` is kept as the ``AIMessage`` it stands for."""
     current = _messages(left)
     incoming = _messages(right)
     last_remove_all = max((i for i, m in enumerate(incoming) if _is_remove_all(m)), default=None)
@@ -61,9 +63,13 @@ def _messages(value: Any) -> list[Any]:
     ):
         out: list[Any] = []
         for item in value:
-            out += [item] if isinstance(item, RemoveMessage) else convert_to_messages(item)
+            out += [item] if isinstance(item, RemoveMessage) else _whole(convert_to_messages(item))
         return out
-    return convert_to_messages(value)
+    return _whole(convert_to_messages(value))
+
+
+def _whole(messages: list[BaseMessage]) -> list[BaseMessage]:
+    return [message_chunk_to_message(m) for m in messages]
 
 
 def _with_id(message: BaseMessage) -> BaseMessage:

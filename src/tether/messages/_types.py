@@ -7,6 +7,7 @@ they are stored as tagged JSON and read back as the same types.
 from __future__ import annotations
 
 import uuid
+import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
@@ -20,7 +21,9 @@ __all__ = [
     "AIMessage",
     "AnyMessage",
     "BaseMessage",
+    "ChatMessage",
     "HumanMessage",
+    "InvalidToolCall",
     "MessageLike",
     "SystemMessage",
     "ToolCall",
@@ -46,10 +49,24 @@ class ToolCall(TypedDict, total=False):
     type: Literal["tool_call"]
 
 
+class InvalidToolCall(TypedDict, total=False):
+    """A tool call whose arguments did not parse: ``args`` is the raw text, ``error`` says why."""
+
+    name: str | None
+    args: str | None
+    id: str | None
+    error: str | None
+    type: Literal["invalid_tool_call"]
+
+
 class UsageMetadata(TypedDict, total=False):
+    """Token counts; the details (``cache_read``, ``reasoning``…) only where the provider gives them."""
+
     input_tokens: int
     output_tokens: int
     total_tokens: int
+    input_token_details: dict[str, int]
+    output_token_details: dict[str, int]
 
 
 class BaseMessage(BaseModel):
@@ -71,6 +88,7 @@ class BaseMessage(BaseModel):
 
     @property
     def type(self) -> str:
+        """LangChain's type tag: ``"human"``, ``"ai"``, ``"system"``, ``"tool"``, ``"chat"``, ``"AIMessageChunk"``."""
         return self.role
 
     @property
@@ -82,7 +100,7 @@ class BaseMessage(BaseModel):
 
     def pretty_repr(self) -> str:
         """The message as LangChain's ``pretty_repr`` lays it out: a banner naming the role, then the content."""
-        title = f" {self.role.title()} Message "
+        title = f" {self.type.title()} Message "
         side = "=" * ((80 - len(title)) // 2)
         head = side + title + side + "=" * (len(title) % 2) + (f"\nName: {self.name}" if self.name is not None else "")
         return f"{head}\n\n{self.content}"
@@ -104,6 +122,7 @@ class AIMessage(BaseMessage):
     role: ClassVar[str] = "ai"
 
     tool_calls: list[ToolCall] = Field(default_factory=list)
+    invalid_tool_calls: list[InvalidToolCall] = Field(default_factory=list)
     usage_metadata: UsageMetadata | None = None
 
     def pretty_repr(self) -> str:
@@ -129,7 +148,23 @@ class ToolMessage(BaseMessage):
     artifact: Any = None
 
 
-AnyMessage = SystemMessage | HumanMessage | AIMessage | ToolMessage
+# pydantic warns that ChatMessage's ``role`` field shadows BaseMessage's class-level role: that is the point
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message='Field name "role" in "ChatMessage"', category=UserWarning)
+
+    class ChatMessage(BaseMessage):
+        """A message from a speaker with any role (``role="critic"``); its ``type`` is ``"chat"``.
+
+        The fixed kinds carry their role on the class; this one carries it on each message."""
+
+        role: str  # type: ignore[misc]
+
+        @property
+        def type(self) -> str:
+            return "chat"
+
+
+AnyMessage = SystemMessage | HumanMessage | AIMessage | ToolMessage | ChatMessage
 MessageLike = BaseMessage | dict[str, Any] | tuple[str, Any] | str
 
 _ROLES: dict[str, type[BaseMessage]] = {
@@ -218,5 +253,5 @@ def message_text(message: BaseMessage) -> str:
     return "".join(parts)
 
 
-for _cls in (SystemMessage, HumanMessage, AIMessage, ToolMessage):
+for _cls in (SystemMessage, HumanMessage, AIMessage, ToolMessage, ChatMessage):
     register_type(_cls, name=f"tether.messages:{_cls.__name__}")

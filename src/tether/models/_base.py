@@ -18,7 +18,8 @@ from pydantic import BaseModel, ValidationError
 
 from tether.errors import TetherError
 from tether.graph._runner import message_sink
-from tether.messages import AIMessage, BaseMessage, MessageLike, convert_to_messages
+from tether.messages import AIMessage, AIMessageChunk, BaseMessage, MessageLike, convert_to_messages
+from tether.messages._chunk import as_chunk
 from tether.messages._types import new_message_id
 
 __all__ = [
@@ -47,7 +48,7 @@ class ModelCallOptions:
     """What ``bind_tools`` and friends fix for every call of a model."""
 
     tools: tuple[dict[str, Any], ...] = ()
-    tool_choice: str | dict[str, Any] | None = None
+    tool_choice: str | bool | dict[str, Any] | None = None
     response_format: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -76,7 +77,8 @@ def tool_schema(tool: Any) -> dict[str, Any]:
 
 
 def merge_chunks(chunks: Iterable[AIMessage], sink: Callable[[AIMessage], None] | None = None) -> AIMessage:
-    """One ``AIMessage`` from streamed chunks (passing each to ``sink`` first, with a shared id)."""
+    """One ``AIMessage`` from streamed chunks (passing each to ``sink`` first, as an
+    ``AIMessageChunk`` with the shared id)."""
     message_id: str | None = None
     texts: list[str] = []
     tool_calls: list[Any] = []
@@ -88,7 +90,7 @@ def merge_chunks(chunks: Iterable[AIMessage], sink: Callable[[AIMessage], None] 
         if chunk.id != message_id:
             chunk = chunk.model_copy(update={"id": message_id})
         if sink is not None:
-            sink(chunk)
+            sink(as_chunk(chunk))
         texts.append(chunk.text)
         tool_calls += chunk.tool_calls
         usage = chunk.usage_metadata or usage
@@ -117,7 +119,8 @@ class BaseChatModel(ABC):
         """One reply to ``messages``."""
 
     def _stream(self, messages: list[BaseMessage], options: ModelCallOptions) -> Iterator[AIMessage]:
-        """Reply in pieces (``AIMessage`` chunks whose contents concatenate); default: one piece."""
+        """Reply in pieces (``AIMessageChunk``s, or ``AIMessage``s, whose contents concatenate);
+        default: one piece."""
         yield self._generate(messages, options)
 
     async def _agenerate(self, messages: list[BaseMessage], options: ModelCallOptions) -> AIMessage:
@@ -142,8 +145,10 @@ class BaseChatModel(ABC):
 
     def stream(
         self, messages: MessageLike | Sequence[MessageLike], config: Any = None, **kwargs: Any
-    ) -> Iterator[AIMessage]:
-        yield from self._stream(convert_to_messages(messages), self._options(kwargs))
+    ) -> Iterator[AIMessageChunk]:
+        """The reply in ``AIMessageChunk``s, as they are produced; ``+`` puts them together."""
+        for chunk in self._stream(convert_to_messages(messages), self._options(kwargs)):
+            yield as_chunk(chunk)
 
     async def _astream(self, messages: list[BaseMessage], options: ModelCallOptions) -> AsyncIterator[AIMessage]:
         """Async streaming; default: the sync stream, in a worker thread, handed over at the end."""
@@ -152,17 +157,32 @@ class BaseChatModel(ABC):
 
     async def astream(
         self, messages: MessageLike | Sequence[MessageLike], config: Any = None, **kwargs: Any
-    ) -> AsyncIterator[AIMessage]:
+    ) -> AsyncIterator[AIMessageChunk]:
         async for chunk in self._astream(convert_to_messages(messages), self._options(kwargs)):
-            yield chunk
+            yield as_chunk(chunk)
 
-    def bind_tools(self, tools: Sequence[Any], *, tool_choice: str | dict[str, Any] | None = None) -> BaseChatModel:
+    def bind_tools(
+        self, tools: Sequence[Any], *, tool_choice: str | bool | dict[str, Any] | None = None
+    ) -> BaseChatModel:
         """The same model, offered ``tools`` on every call (OpenAI function-calling schema)."""
         return self._with(replace(self.options, tools=tuple(tool_schema(t) for t in tools), tool_choice=tool_choice))
 
     def with_structured_output(self, schema: type[M]) -> StructuredOutput[M]:
         """A runnable whose ``invoke`` returns an instance of ``schema`` (a pydantic model)."""
         return StructuredOutput(self, schema)
+
+    def _structured_options(self, schema: type[BaseModel]) -> ModelCallOptions:
+        """How this model is asked for ``schema``: by default a forced call of a tool shaped like
+        it, plus the JSON schema as ``response_format`` (a client sends what its server takes)."""
+        return replace(
+            self.options,
+            tools=(tool_schema(schema),),
+            tool_choice={"type": "function", "function": {"name": schema.__name__}},
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema()},
+            },
+        )
 
     def _options(self, kwargs: dict[str, Any]) -> ModelCallOptions:
         return replace(self.options, extra={**self.options.extra, **kwargs}) if kwargs else self.options
@@ -179,17 +199,7 @@ class StructuredOutput(Generic[M]):
 
     def __init__(self, model: BaseChatModel, schema: type[M]) -> None:
         self.schema = schema
-        self.model = model._with(
-            replace(
-                model.options,
-                tools=(tool_schema(schema),),
-                tool_choice={"type": "function", "function": {"name": schema.__name__}},
-                response_format={
-                    "type": "json_schema",
-                    "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema()},
-                },
-            )
-        )
+        self.model = model._with(model._structured_options(schema))
 
     def invoke(self, messages: MessageLike | Sequence[MessageLike], config: Any = None) -> M:
         return self.parse(self.model.invoke(messages))
@@ -199,6 +209,9 @@ class StructuredOutput(Generic[M]):
 
     def parse(self, reply: AIMessage) -> M:
         """The reply's tool-call arguments (or its JSON text) validated against the schema."""
+        refusal = reply.additional_kwargs.get("refusal")
+        if refusal and not reply.tool_calls and not reply.text.strip():
+            raise OutputParserError(f"the model refused to answer as {self.schema.__name__}: {refusal}")
         if reply.tool_calls:
             data: Any = reply.tool_calls[0].get("args", {})
         else:

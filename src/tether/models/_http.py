@@ -20,7 +20,8 @@ from typing import Any, Self
 
 import httpx
 
-from tether.messages import AIMessage, BaseMessage, MessageLike, convert_to_messages
+from tether.messages import AIMessage, AIMessageChunk, BaseMessage, MessageLike, convert_to_messages
+from tether.messages._chunk import as_chunk
 from tether.models._base import BaseChatModel, ChatModelError, ModelCallOptions
 
 __all__ = [
@@ -462,11 +463,11 @@ class HTTPChatModel(BaseChatModel):
 
     async def astream(
         self, messages: MessageLike | Sequence[MessageLike], config: Any = None, **kwargs: Any
-    ) -> AsyncIterator[AIMessage]:
+    ) -> AsyncIterator[AIMessageChunk]:
         # the base class streams on a thread and hands over the whole list at the end;
         # here chunks arrive as the server sends them
         async for chunk in self._astream(convert_to_messages(messages), self._options(kwargs)):
-            yield chunk
+            yield as_chunk(chunk)
 
     @abstractmethod
     def _astream(self, messages: list[BaseMessage], options: ModelCallOptions) -> AsyncIterator[AIMessage]:

@@ -16,7 +16,16 @@ from contextlib import aclosing, closing
 from typing import Any
 from urllib.parse import urlparse
 
-from tether.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolCall, ToolMessage
+from tether.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    ChatMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+)
 from tether.messages._types import UsageMetadata
 from tether.models._base import ModelCallOptions
 from tether.models._http import HTTPChatModel, HTTPTransport, ServerError
@@ -190,15 +199,15 @@ class _StreamState:
         self.calls.extend(self.model._tool_calls(message.get("tool_calls")))
         extras = _extras(message)
         if message.get("content") or extras:
-            yield AIMessage(content=message.get("content") or "", id=self.id, additional_kwargs=extras)
+            yield AIMessageChunk(content=message.get("content") or "", id=self.id, additional_kwargs=extras)
         if chunk.get("done"):
             self.done = True
             self.last = chunk
 
-    def finish(self) -> AIMessage:
+    def finish(self) -> AIMessageChunk:
         if not self.done:
             raise self.model._transport.malformed('a stream that ended before its "done": true line')
-        return AIMessage(
+        return AIMessageChunk(
             content="",
             id=self.id,
             tool_calls=self.calls,
@@ -235,6 +244,8 @@ def _to_wire(messages: list[BaseMessage]) -> list[dict[str, Any]]:
             if tool_name:
                 item["tool_name"] = tool_name
             wire.append(item)
+        elif isinstance(message, ChatMessage):
+            wire.append({"role": message.role, "content": message.text})
         else:
             raise TypeError(f"cannot send a {type(message).__name__} to Ollama")
     return wire

@@ -7,14 +7,27 @@ The wire format is written out here by hand: the ``openai`` SDK is not a depende
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing, closing
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlparse
 
-from tether.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolCall, ToolMessage
+from pydantic import BaseModel
+
+from tether.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    ChatMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+)
 from tether.messages._types import UsageMetadata
 from tether.models._base import ModelCallOptions
 from tether.models._http import AuthenticationError, HTTPChatModel, HTTPTransport, ServerError, SSEDecoder
@@ -32,7 +45,9 @@ class ChatOpenAI(HTTPChatModel):
     ``api_key`` defaults to ``$OPENAI_API_KEY`` and ``base_url`` to ``$OPENAI_BASE_URL``, then to
     OpenAI's own API. Local servers (vLLM, llama.cpp, LM Studio, Ollama) need only ``base_url``.
     Any other keyword (``top_p``, ``seed``, ``stop``, ``reasoning_effort``…) goes into every
-    request body as is; keywords given to ``invoke`` override them for that call.
+    request body as is; keywords given to ``invoke`` override them for that call. ``max_tokens``
+    is sent as ``max_completion_tokens``, the name OpenAI has used since September 2024 (and the
+    only one its reasoning models accept), as LangChain's ``ChatOpenAI`` sends it.
     """
 
     def __init__(
@@ -124,7 +139,7 @@ class ChatOpenAI(HTTPChatModel):
         if self.temperature is not None:
             body["temperature"] = self.temperature
         if self.max_tokens is not None:
-            body["max_tokens"] = self.max_tokens
+            body["max_completion_tokens"] = self.max_tokens
         body.update(self.extra)
         if options.tools:
             body["tools"] = list(options.tools)
@@ -136,12 +151,32 @@ class ChatOpenAI(HTTPChatModel):
         if options.response_format is not None and not (options.tools and isinstance(tool_choice, dict)):
             body["response_format"] = options.response_format
         body.update(options.extra)
+        if "max_tokens" in body:  # the deprecated name, given per call or in **extra
+            body["max_completion_tokens"] = body.pop("max_tokens")
         body["stream"] = stream
         if stream:
             body.setdefault("stream_options", {"include_usage": True})  # usage arrives in the last chunk
         else:
             body.pop("stream_options", None)
         return body
+
+    def _structured_options(self, schema: type[BaseModel]) -> ModelCallOptions:
+        """Structured Outputs, as LangChain's and the SDK's default: a strict ``json_schema``
+        ``response_format`` and no tools. Servers that ignore ``tool_choice`` (Ollama's ``/v1``)
+        still constrain the answer to the schema this way."""
+        return replace(
+            self.options,
+            tools=(),
+            tool_choice=None,
+            response_format={
+                "type": "json_schema",
+                "json_schema": {
+                    "name": schema.__name__,
+                    "schema": strict_json_schema(schema.model_json_schema()),
+                    "strict": True,
+                },
+            },
+        )
 
     # -- reply -------------------------------------------------------------------------
     def _parse_reply(self, data: Any) -> AIMessage:
@@ -235,7 +270,7 @@ class _StreamState:
                 self._add_call_part(part)
             extras = _extras(delta)
             if delta.get("content") or extras:
-                yield AIMessage(content=delta.get("content") or "", id=self.id, additional_kwargs=extras)
+                yield AIMessageChunk(content=delta.get("content") or "", id=self.id, additional_kwargs=extras)
 
     def _add_call_part(self, part: dict[str, Any]) -> None:
         # the first fragment of a call carries its id and name; later ones add argument text
@@ -249,7 +284,7 @@ class _StreamState:
         elif arguments:
             call["arguments"] += arguments
 
-    def finish(self) -> AIMessage:
+    def finish(self) -> AIMessageChunk:
         """The last chunk: the tool calls assembled, usage and metadata."""
         if not self.done and self.finish_reason is None:
             raise self.model._transport.malformed("a stream that ended before 'data: [DONE]' or a finish_reason")
@@ -259,7 +294,7 @@ class _StreamState:
             if not call["name"]:
                 raise self.model._transport.malformed(f"streamed tool call #{index} without a function name", call)
             calls.append(self.model._tool_call(call["name"], call["arguments"], call["id"] or f"call_{index}"))
-        return AIMessage(
+        return AIMessageChunk(
             content="",
             id=self.id,
             tool_calls=calls,
@@ -289,6 +324,8 @@ def _to_wire(message: BaseMessage) -> dict[str, Any]:
             wire["content"] = message.text or None  # OpenAI's own form for "only tool calls"
     elif isinstance(message, ToolMessage):
         wire = {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.text}
+    elif isinstance(message, ChatMessage):
+        wire = {"role": message.role, "content": _content(message)}
     else:
         raise TypeError(f"cannot send a {type(message).__name__} to a chat-completions API")
     if message.name and not isinstance(message, ToolMessage):
@@ -303,9 +340,44 @@ def _content(message: BaseMessage) -> str | list[dict[str, Any]]:
     return [{"type": "text", "text": block} if isinstance(block, str) else block for block in message.content]
 
 
-def _tool_choice(choice: str | dict[str, Any] | None) -> str | dict[str, Any] | None:
-    """LangChain's spellings too: ``"any"`` means ``"required"``, a bare name forces that tool."""
-    if choice is None or isinstance(choice, dict) or choice in _TOOL_CHOICES:
+def strict_json_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` in the form OpenAI's strict Structured Outputs accept (what the ``openai`` SDK
+    sends for a pydantic model): every object closed (``additionalProperties: false``) and
+    listing all its properties as required, and no ``"default": null``."""
+    schema = copy.deepcopy(schema)
+
+    def visit(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                visit(item)
+            return
+        if not isinstance(node, dict):
+            return
+        if node.get("type") == "object":
+            node.setdefault("additionalProperties", False)
+            if isinstance(node.get("properties"), dict):
+                node["required"] = list(node["properties"])
+        if "default" in node and node["default"] is None:
+            del node["default"]
+        for key in ("properties", "$defs", "definitions"):
+            if isinstance(node.get(key), dict):
+                visit(list(node[key].values()))
+        for key in ("items", "anyOf", "allOf", "oneOf", "prefixItems"):
+            if key in node:
+                visit(node[key])
+
+    visit(schema)
+    return schema
+
+
+def _tool_choice(choice: str | bool | dict[str, Any] | None) -> str | dict[str, Any] | None:
+    """LangChain's spellings too: ``"any"`` or ``True`` mean ``"required"``, ``False`` means
+    nothing said, a bare name forces that tool."""
+    if choice is True:
+        return "required"
+    if choice is None or choice is False:
+        return None
+    if isinstance(choice, dict) or choice in _TOOL_CHOICES:
         return choice
     if choice == "any":
         return "required"
@@ -317,11 +389,27 @@ def _usage(usage: Any) -> UsageMetadata | None:
         return None
     input_tokens = int(usage.get("prompt_tokens") or 0)
     output_tokens = int(usage.get("completion_tokens") or 0)
-    return UsageMetadata(
+    metadata = UsageMetadata(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         total_tokens=int(usage.get("total_tokens") or input_tokens + output_tokens),
     )
+    # the breakdowns, under LangChain's names: cached prompt tokens, hidden reasoning tokens
+    inputs = _details(usage.get("prompt_tokens_details"), {"cached_tokens": "cache_read", "audio_tokens": "audio"})
+    outputs = _details(
+        usage.get("completion_tokens_details"), {"reasoning_tokens": "reasoning", "audio_tokens": "audio"}
+    )
+    if inputs:
+        metadata["input_token_details"] = inputs
+    if outputs:
+        metadata["output_token_details"] = outputs
+    return metadata
+
+
+def _details(details: Any, names: dict[str, str]) -> dict[str, int]:
+    if not isinstance(details, dict):
+        return {}
+    return {name: int(details[key]) for key, name in names.items() if isinstance(details.get(key), int)}
 
 
 def _metadata(data: dict[str, Any], finish_reason: Any) -> dict[str, Any]:

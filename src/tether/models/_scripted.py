@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from tether.messages import AIMessage, BaseMessage, convert_to_messages
+from tether.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_messages
 from tether.models._base import BaseChatModel, ChatModelError, ModelCallOptions
 
 __all__ = ["ScriptedChatModel"]
@@ -52,7 +52,7 @@ class ScriptedChatModel(BaseChatModel):
         words = reply.text.split(" ")
         for i, word in enumerate(words):
             last = i == len(words) - 1
-            yield AIMessage(
+            yield AIMessageChunk(
                 content=word + ("" if last else " "),
                 id=reply.id,
                 tool_calls=reply.tool_calls if last else [],
