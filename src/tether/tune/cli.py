@@ -18,7 +18,10 @@ from rich.table import Table
 __all__ = ["tune_app"]
 
 tune_app = typer.Typer(
-    help="Learn from people: export the edits, approvals and rejections stored in threads, train on them (SFT, reward, DPO with LoRA) and merge.",
+    help=(
+        "Learn from people: export the edits, approvals and rejections stored in threads, "
+        "train on them (SFT, reward, DPO with LoRA) and merge the adapter."
+    ),
     no_args_is_help=True,
     add_completion=False,
 )
