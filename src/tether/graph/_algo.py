@@ -93,6 +93,7 @@ class TaskResult:
     interrupts: tuple[Interrupt, ...] = ()
     error: BaseException | None = None
     cached: bool = False  # restored from pending writes, not run again
+    paused: bool = False  # stopped by interrupt() (or a subgraph's breakpoint: no interrupts then)
 
     def to_pending(self) -> dict[str, Any]:
         return {

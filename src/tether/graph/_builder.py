@@ -482,7 +482,8 @@ class _SubgraphNode:
     """A compiled graph used as a node: runs it on the parent's state, returns its output as the update.
 
     With a checkpointer of its own, the subgraph keeps its checkpoints in the parent's thread
-    under the namespace ``<node name>``.
+    under the namespace ``<node name>``. Without one it inherits the parent run's checkpointer
+    (``CompiledStateGraph._child_run``), so it can pause the parent with ``interrupt()``.
     """
 
     def __init__(self, graph: Any, name: str, parent_keys: dict[str, Channel]) -> None:
@@ -497,7 +498,12 @@ class _SubgraphNode:
         return {**config, "configurable": configurable}
 
     def __call__(self, state: Any, config: dict[str, Any]) -> Any:
-        out = self.graph.invoke(state, self._config(config))
+        return self._output(self.graph.invoke(state, self._config(config)))
+
+    async def ainvoke(self, state: Any, config: dict[str, Any]) -> Any:
+        return self._output(await self.graph.ainvoke(state, self._config(config)))
+
+    def _output(self, out: Any) -> Any:
         if isinstance(out, dict):  # keys the parent does not have stay inside the subgraph
             out = {k: v for k, v in out.items() if k in self.parent_keys and k != "__interrupt__"}
         return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import warnings
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Sequence
@@ -15,10 +16,20 @@ from tether.checkpoint._base import BaseCheckpointSaver, run_owner
 from tether.errors import CheckpointNotFoundError, ConfigError, InvalidUpdateError
 from tether.graph._algo import Join, Task, TaskResult, Topology, apply_order, apply_step, plan_next, tasks_from_specs
 from tether.graph._drawing import DrawableGraph
+from tether.graph._live import SUBGRAPH, LiveStream, SubChunk, SubStream
 from tether.graph._loop import INTERRUPT, Call, Emit, Execute, Head, RunLoop, build_record
-from tether.graph._runner import arun_task, route_update, run_task
+from tether.graph._runner import arun_task, current_scope, route_update, run_task
 from tether.graph._state import DecodedCheckpoint, SnapshotPolicy, decode_record, rebuild, reducer_name
-from tether.types import END, START, Durability, Interrupt, RunnableConfig, StateSnapshot, TaskSnapshot
+from tether.types import (
+    END,
+    START,
+    Durability,
+    GraphInterrupt,
+    Interrupt,
+    RunnableConfig,
+    StateSnapshot,
+    TaskSnapshot,
+)
 
 if TYPE_CHECKING:
     from tether.graph._builder import Branch, StateGraph
@@ -51,11 +62,16 @@ class CompiledStateGraph:
         self,
         *,
         builder: StateGraph,
-        checkpointer: BaseCheckpointSaver | None,
+        checkpointer: BaseCheckpointSaver | bool | None,
         interrupt_before: tuple[str, ...],
         interrupt_after: tuple[str, ...],
         name: str,
     ) -> None:
+        # as a subgraph: None keeps checkpoints per parent task, True one thread per node for good,
+        # False none at all (see _child_run)
+        self.inherit = "task"
+        if checkpointer is True or checkpointer is False:
+            self.inherit, checkpointer = ("persist" if checkpointer else "never"), None
         if checkpointer is not None and not isinstance(checkpointer, BaseCheckpointSaver):
             raise ConfigError(
                 f"checkpointer must be a Tether checkpointer (InMemorySaver, SqliteSaver…), "
@@ -147,7 +163,11 @@ class CompiledStateGraph:
         interrupt_after: Sequence[str] | str | None,
         context: Any = None,
         durability: Durability | None = None,
+        subgraphs: bool = False,
     ) -> RunLoop:
+        child = self._child_run(config) if self.checkpointer is None and self.inherit != "never" else None
+        if child is not None:
+            config, saver, answers, substream = child
         if durability is not None and durability not in _DURABILITY:
             raise ConfigError(f"unknown durability {durability!r}; choose from {', '.join(map(repr, _DURABILITY))}")
         if durability is not None and self.checkpointer is None:
@@ -167,7 +187,9 @@ class CompiledStateGraph:
         before = _names(interrupt_before) if interrupt_before is not None else self.interrupt_before
         after = _names(interrupt_after) if interrupt_after is not None else self.interrupt_after
         single = isinstance(stream_mode, str)
-        return RunLoop(
+        if child is not None and substream is not None:  # the root streams subgraphs: use its modes
+            modes, single = substream.modes, substream.single_mode
+        loop = RunLoop(
             self,
             input,
             dict(config),
@@ -177,7 +199,38 @@ class CompiledStateGraph:
             single_mode=single,
             context=context,
             durability=durability or "async",
+            saver=saver if child is not None else None,
+            answers=answers if child is not None else None,
         )
+        if child is not None:
+            loop.substream = substream
+        elif subgraphs:
+            if loop.live is None:
+                loop.live = LiveStream(())
+            loop.substream = SubStream(loop.live, modes, single)
+        return loop
+
+    def _child_run(
+        self, config: RunnableConfig | None
+    ) -> tuple[RunnableConfig, BaseCheckpointSaver, dict[str, Any], SubStream | None] | None:
+        """Called from inside a task of a run that has a checkpointer, this graph runs as that
+        task's subgraph: in the parent's saver and thread, under the namespace
+        ``<parent ns>|<node>:<task id>`` (``<node>`` alone when compiled with
+        ``checkpointer=True``), resumed with the answers the parent task was given."""
+        scope = current_scope()
+        if scope is None or scope.env is None or scope.env.saver is None:
+            return None
+        parent = scope.config
+        parent_conf = parent.get("configurable") or {}
+        part = scope.node if self.inherit == "persist" else f"{scope.node}:{scope.task_id}"
+        parent_ns = parent_conf.get("checkpoint_ns") or ""
+        given: dict[str, Any] = dict(config or {})
+        configurable = {**parent_conf, **(given.get("configurable") or {})}
+        configurable.pop("checkpoint_id", None)
+        configurable["thread_id"] = parent_conf.get("thread_id")
+        configurable["checkpoint_ns"] = f"{parent_ns}|{part}" if parent_ns else part
+        merged: dict[str, Any] = {**parent, **given, "configurable": configurable}
+        return merged, scope.env.saver, dict(scope.resume), scope.env.substream  # type: ignore[return-value]
 
     def stream(
         self,
@@ -192,11 +245,14 @@ class CompiledStateGraph:
     ) -> Iterator[Any]:
         """Run the graph, yielding chunks for each stream mode (a ``(mode, chunk)`` pair each
         when several modes are asked for; with ``subgraphs=True``, prefixed by the namespace)."""
+        subgraphs = bool(kwargs.get("subgraphs"))
         loop = self._prepare(
-            input, config, stream_mode, interrupt_before, interrupt_after, kwargs.get("context"), durability
+            input, config, stream_mode, interrupt_before, interrupt_after, kwargs.get("context"), durability, subgraphs
         )
+        if loop.answers is not None:
+            return self._child_chunks(loop)
         chunks = self._drive(loop)
-        return _with_namespace(chunks) if kwargs.get("subgraphs") else chunks
+        return _with_namespace(chunks) if subgraphs else chunks
 
     def invoke(
         self,
@@ -217,6 +273,9 @@ class CompiledStateGraph:
         loop = self._prepare(
             input, config, stream_mode, interrupt_before, interrupt_after, kwargs.get("context"), durability
         )
+        if loop.answers is not None:
+            chunks = list(self._child_chunks(loop))
+            return self._child_result(loop, stream_mode, chunks)
         chunks = list(self._drive(loop))
         return self._invoke_result(loop, stream_mode, chunks)
 
@@ -231,13 +290,15 @@ class CompiledStateGraph:
         durability: Durability | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
+        subgraphs = bool(kwargs.get("subgraphs"))
         loop = self._prepare(
-            input, config, stream_mode, interrupt_before, interrupt_after, kwargs.get("context"), durability
+            input, config, stream_mode, interrupt_before, interrupt_after, kwargs.get("context"), durability, subgraphs
         )
-        chunks = self._adrive(loop)
+        child = loop.answers is not None
+        chunks = self._achild_chunks(loop) if child else self._adrive(loop)
         try:
             async for chunk in chunks:
-                yield _namespaced(chunk) if kwargs.get("subgraphs") else chunk
+                yield _namespaced(chunk) if subgraphs and not child else chunk
         finally:  # a caller that stops reading closes the run now, not when it is garbage-collected
             await chunks.aclose()
 
@@ -255,8 +316,45 @@ class CompiledStateGraph:
         loop = self._prepare(
             input, config, stream_mode, interrupt_before, interrupt_after, kwargs.get("context"), durability
         )
+        if loop.answers is not None:
+            chunks = [c async for c in self._achild_chunks(loop)]
+            return self._child_result(loop, stream_mode, chunks)
         chunks = [c async for c in self._adrive(loop)]
         return self._invoke_result(loop, stream_mode, chunks)
+
+    # -- running as a subgraph inside a parent's task ----------------------------------------
+    def _child_chunks(self, loop: RunLoop) -> Iterator[Any]:
+        """A subgraph run: its chunks go to the root's stream when that streams subgraphs (then
+        not to the caller); a pause raises GraphInterrupt, so the parent task pauses with it."""
+        sub = loop.substream
+        ns = tuple(loop.ns.split("|"))
+        for chunk in self._drive(loop):
+            if sub is not None:
+                sub.live.subgraph(ns, chunk)
+            else:
+                yield chunk
+        if loop.interrupted:
+            raise GraphInterrupt(loop.interrupts)
+
+    async def _achild_chunks(self, loop: RunLoop) -> AsyncGenerator[Any, None]:
+        sub = loop.substream
+        ns = tuple(loop.ns.split("|"))
+        chunks = self._adrive(loop)
+        try:
+            async for chunk in chunks:
+                if sub is not None:
+                    sub.live.subgraph(ns, chunk)
+                else:
+                    yield chunk
+        finally:
+            await chunks.aclose()
+        if loop.interrupted:
+            raise GraphInterrupt(loop.interrupts)
+
+    def _child_result(self, loop: RunLoop, stream_mode: str, chunks: list[Any]) -> Any:
+        if loop.substream is None:
+            return self._invoke_result(loop, stream_mode, chunks)
+        return None if loop.final_values is None else self.output_values(loop.final_values)
 
     def _invoke_result(self, loop: RunLoop, stream_mode: str, chunks: list[Any]) -> Any:
         if stream_mode != "values":
@@ -283,7 +381,7 @@ class CompiledStateGraph:
 
     # -- drivers: carry out the loop's effects ----------------------------------------------
     def _drive(self, loop: RunLoop) -> Iterator[Any]:
-        saver = self.checkpointer
+        saver = loop.saver
         owner = run_owner() if saver is not None else None
         if saver is not None:
             saver.acquire(loop.thread_id, loop.ns, owner)  # type: ignore[arg-type]
@@ -322,7 +420,7 @@ class CompiledStateGraph:
         self, ex: Execute, loop: RunLoop, pool: ThreadPoolExecutor | None
     ) -> Generator[Any, None, list[TaskResult]]:
         """Run a step's tasks; yields live chunks (custom, messages) while they run."""
-        saver = self.checkpointer
+        saver = loop.saver
         results: list[TaskResult] = []
         if pool is None:  # one task and nothing to stream live: run it right here
             result = run_task(self, ex.tasks[0], ex.values, ex.resume.get(ex.tasks[0].id, {}), ex.env)
@@ -345,7 +443,7 @@ class CompiledStateGraph:
         return results
 
     async def _adrive(self, loop: RunLoop) -> AsyncGenerator[Any, None]:
-        saver = self.checkpointer
+        saver = loop.saver
         owner = run_owner() if saver is not None else None
         if saver is not None:
             await saver.aacquire(loop.thread_id, loop.ns, owner)  # type: ignore[arg-type]
@@ -378,7 +476,7 @@ class CompiledStateGraph:
 
     async def _aexecute(self, ex: Execute, loop: RunLoop, results: list[TaskResult]) -> AsyncIterator[Any]:
         """Async twin of ``_execute``: fills ``results``, yields live chunks meanwhile."""
-        saver = self.checkpointer
+        saver = loop.saver
         limit = asyncio.Semaphore(int(loop.config.get("max_concurrency") or 1 << 16))
 
         async def one(task: Task) -> TaskResult:
@@ -419,6 +517,17 @@ class CompiledStateGraph:
         thread_id, ns, checkpoint_id = self._require_thread(config)
         saver = self.checkpointer
         assert saver is not None
+        return self._state_in(saver, config, thread_id, ns, checkpoint_id, subgraphs)
+
+    def _state_in(
+        self,
+        saver: BaseCheckpointSaver,
+        config: RunnableConfig,
+        thread_id: str,
+        ns: str,
+        checkpoint_id: str | None,
+        subgraphs: bool,
+    ) -> StateSnapshot:
         loaded = saver.get(thread_id, ns, checkpoint_id)
         if loaded is None:
             if checkpoint_id is not None:
@@ -436,10 +545,33 @@ class CompiledStateGraph:
         states, _ = rebuild(self.topology, loaded.chain, self.initial_values())
         decoded, values = states[-1]
         child = saver.first_child(thread_id, ns, decoded.record.checkpoint_id)
-        return self._snapshot(config, decoded, values, loaded.pending, child=decode_record(child) if child else None)
+        snap = self._snapshot(config, decoded, values, loaded.pending, child=decode_record(child) if child else None)
+        if not snap.next:
+            return snap
+        tasks = tuple(self._subgraph_task(saver, thread_id, ns, t, subgraphs) for t in snap.tasks)
+        return dataclasses.replace(snap, tasks=tasks)
+
+    def _subgraph_task(
+        self, saver: BaseCheckpointSaver, thread_id: str, ns: str, task: TaskSnapshot, subgraphs: bool
+    ) -> TaskSnapshot:
+        """A due task that runs a subgraph node: its ``state`` is the config of the subgraph's
+        checkpoints, or (``subgraphs=True``) the subgraph's own snapshot, as in LangGraph."""
+        fn = self.builder.nodes[task.name].fn if task.name in self.builder.nodes else None
+        graph = getattr(fn, "graph", None)
+        if not isinstance(graph, CompiledStateGraph) or graph.checkpointer is not None or graph.inherit == "never":
+            return task
+        part = task.name if graph.inherit == "persist" else f"{task.name}:{task.id}"
+        sub_ns = f"{ns}|{part}" if ns else part
+        sub_config: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": sub_ns}}
+        if not subgraphs:
+            return dataclasses.replace(task, state=sub_config)
+        state = graph._state_in(saver, sub_config, thread_id, sub_ns, None, True)
+        if state.created_at is None:  # the subgraph has not started yet
+            return task
+        return dataclasses.replace(task, state=state)
 
     async def aget_state(self, config: RunnableConfig, *, subgraphs: bool = False) -> StateSnapshot:
-        return await asyncio.to_thread(self.get_state, config)
+        return await asyncio.to_thread(self.get_state, config, subgraphs=subgraphs)
 
     def _snapshot(
         self,
@@ -649,15 +781,22 @@ def _drain(loop: RunLoop) -> Iterator[Any]:
     if loop.live is None:
         return
     for mode, payload in loop.live.drain():
+        if mode == SUBGRAPH:  # a subgraph's chunk, already in the run's stream shape
+            yield payload
+            continue
         chunk = loop.live_chunk(mode, payload)
         if chunk is not None:
             yield chunk
 
 
 def _namespaced(chunk: Any) -> Any:
-    """``subgraphs=True`` shape: the namespace first. Subgraph nodes run as one step of the
-    parent, so every chunk comes from the root namespace, ``()``."""
-    return ((), *chunk) if isinstance(chunk, tuple) else ((), chunk)
+    """``subgraphs=True`` shape: the namespace first, ``()`` for the root graph's own chunks,
+    ``("node:<task id>", …)`` for a subgraph's (one part per level)."""
+    if type(chunk) is SubChunk:
+        ns, chunk = chunk.ns, chunk.chunk
+    else:
+        ns = ()
+    return (ns, *chunk) if isinstance(chunk, tuple) else (ns, chunk)
 
 
 def _with_namespace(chunks: Iterator[Any]) -> Iterator[Any]:

@@ -14,7 +14,9 @@ from typing import Any
 
 from tether.types import Runtime
 
-__all__ = ["LiveStream", "StepEnv"]
+__all__ = ["SUBGRAPH", "LiveStream", "StepEnv", "SubChunk", "SubStream"]
+
+SUBGRAPH = "__subgraph__"  # a queue entry holding a subgraph run's chunk
 
 
 class LiveStream:
@@ -34,6 +36,9 @@ class LiveStream:
             self.streamed_ids.add(chunk.id)
         self._queue.put(("messages", (chunk, metadata)))
 
+    def subgraph(self, ns: tuple[str, ...], chunk: Any) -> None:
+        self._queue.put((SUBGRAPH, SubChunk(ns, chunk)))
+
     def drain(self) -> list[tuple[str, Any]]:
         out = []
         while True:
@@ -51,3 +56,24 @@ class StepEnv:
     runtime: Runtime[Any]
     step: int
     live: LiveStream | None
+    saver: Any = None  # the run's checkpointer: subgraphs run inside a task inherit it
+    substream: SubStream | None = None  # set when the root run streams with subgraphs=True
+
+
+@dataclass(frozen=True, slots=True)
+class SubChunk:
+    """A chunk a subgraph run produced, with the namespace it comes from."""
+
+    ns: tuple[str, ...]
+    chunk: Any
+
+
+@dataclass(frozen=True, slots=True)
+class SubStream:
+    """Where subgraph runs send their chunks when the root run streams with ``subgraphs=True``:
+    the root's live queue, which its driver drains while tasks run. Subgraphs stream in the
+    root's modes."""
+
+    live: LiveStream
+    modes: tuple[str, ...]
+    single_mode: bool

@@ -35,7 +35,7 @@ from tether.graph._algo import (
     plan_next,
     tasks_from_specs,
 )
-from tether.graph._live import LiveStream, StepEnv
+from tether.graph._live import LiveStream, StepEnv, SubStream
 from tether.graph._runner import update_pairs
 from tether.graph._state import INPUT_NODE, DecodedCheckpoint, SnapshotPolicy, pull_nodes, rebuild
 from tether.messages import BaseMessage, add_messages, convert_to_messages
@@ -114,6 +114,8 @@ class RunLoop:
         single_mode: bool = True,
         context: Any = None,
         durability: str = "async",
+        saver: Any = None,
+        answers: dict[str, Any] | None = None,
     ) -> None:
         self.graph = graph
         self.input = input
@@ -122,7 +124,13 @@ class RunLoop:
         self.single_mode = single_mode
         self.interrupt_before = interrupt_before
         self.interrupt_after = interrupt_after
-        self.saver = graph.checkpointer
+        # a subgraph run inside a parent's task is given the parent's saver (see _compiled._child_run)
+        self.saver = saver if saver is not None else graph.checkpointer
+        # set on a subgraph run: the answers its parent task was resumed with (interrupt id -> value);
+        # such a run goes on from its own unfinished checkpoint instead of starting over
+        self.answers = answers
+        self.substream: SubStream | None = None  # where subgraph runs below this one stream to
+        self.interrupts: tuple[Interrupt, ...] = ()  # what the run paused on
         # durability="exit": store only the run's last checkpoint, when the run ends (see _exit_record)
         self.exit = durability == "exit" and self.saver is not None
         self.stored_id: str | None = None  # the stored checkpoint the run started from
@@ -230,6 +238,9 @@ class RunLoop:
         cached: dict[str, TaskResult] = {}
         resume_map: dict[str, dict[str, Any]] = {}
         continuing = self.input is None or isinstance(self.input, Command)
+        if self.answers is not None and not continuing and head.decoded is not None and head.decoded.next:
+            continuing = True  # a subgraph whose parent task runs again: go on where it stopped
+            self.input = None
 
         if isinstance(self.input, Command) and (head.decoded is None or not head.decoded.next):
             if self.input.resume is not None:
@@ -253,6 +264,8 @@ class RunLoop:
                 cached, waiting, resume_map = self._pending_state(head)
                 if isinstance(self.input, Command):
                     resume_map = yield from self._apply_command(head, waiting, resume_map)
+                elif self.answers:
+                    resume_map = yield from self._take_answers(head, waiting, resume_map)
             yield from self._emit_checkpoint(head)
             yield from self._emit_values(head.values)
         else:
@@ -310,6 +323,24 @@ class RunLoop:
         if writes:
             self.pending_at.add(head.id or "")
             yield Call("put_pending", (self.thread_id, self.ns, head.id, writes))
+        return resume
+
+    def _take_answers(
+        self, head: Head, waiting: dict[str, tuple[Interrupt, ...]], resume: dict[str, dict[str, Any]]
+    ) -> Generator[Effect, Any, dict[str, dict[str, Any]]]:
+        """A subgraph run: route the parent task's answers to the tasks here that asked."""
+        assert self.answers is not None
+        by_id = {i.id: tid for tid, ints in waiting.items() for i in ints}
+        picked = {k: v for k, v in self.answers.items() if k in by_id}
+        if not picked:
+            return resume
+        resume = {tid: dict(v) for tid, v in resume.items()}
+        for interrupt_id_, v in picked.items():
+            resume.setdefault(by_id[interrupt_id_], {})[interrupt_id_] = v
+        tids = {by_id[k] for k in picked}
+        writes = [PendingWrite(task_id=tid, kind="resume", value=serde.dumps(resume[tid])) for tid in sorted(tids)]
+        self.pending_at.add(head.id or "")
+        yield Call("put_pending", (self.thread_id, self.ns, head.id, writes))
         return resume
 
     def _matches(self, names: tuple[str, ...], tasks: list[Task]) -> bool:
@@ -383,7 +414,7 @@ class RunLoop:
     ) -> dict[str, dict[str, Any]]:
         assert isinstance(self.input, Command)
         value = self.input.resume
-        if not waiting:
+        if not any(waiting.values()):  # nothing asked (or only a subgraph's breakpoint)
             return self._answer_next_question(head, value, resume)
         by_id = {i.id: tid for tid, ints in waiting.items() for i in ints}
         resume = {tid: dict(v) for tid, v in resume.items()}
@@ -597,7 +628,7 @@ class RunLoop:
                 yield from self._emit_task_event(step, "task", payload)
         run_results: list[TaskResult] = []
         if to_run:
-            env = StepEnv(config=self.config, runtime=self.runtime, step=step, live=self.live)
+            env = StepEnv(self.config, self.runtime, step, self.live, self.saver, self.substream)
             run_results = yield Execute(to_run, values, resume, self._on_done(head, len(to_run)), env)
         if self.live is not None and self.live.wants_messages:
             yield from self._emit_returned_messages(run_results, step)
@@ -605,7 +636,7 @@ class RunLoop:
             if (e := self._emit("updates", {r.task.node: r.update, "__metadata__": {"cached": True}})) is not None:
                 yield e
         failed = [r for r in run_results if r.error is not None]
-        paused = [r for r in run_results if r.interrupts]
+        paused = [r for r in run_results if r.paused]
         for r in run_results:
             if r.task.node == START:
                 continue
@@ -622,10 +653,10 @@ class RunLoop:
                         "interrupts": [{"value": i.value, "id": i.id} for i in r.interrupts],
                     },
                 )
-            if r.error is None and not r.interrupts and (e := self._emit("updates", {r.task.node: r.update})):
+            if r.error is None and not r.paused and (e := self._emit("updates", {r.task.node: r.update})):
                 yield e
         if failed or paused:
-            done = [r for r in run_results if r.error is None and not r.interrupts]
+            done = [r for r in run_results if r.error is None and not r.paused]
             yield from self._save_partial(head, done, failed, paused)
             if failed:
                 first = min(failed, key=lambda r: r.task.index)
@@ -636,6 +667,7 @@ class RunLoop:
                 )
             interrupts = tuple(i for r in sorted(paused, key=lambda r: r.task.index) for i in r.interrupts)
             self.interrupted = True
+            self.interrupts = interrupts
             if (e := self._emit("updates", {INTERRUPT: interrupts})) is not None:
                 yield e
             shown = apply_step(
@@ -646,7 +678,10 @@ class RunLoop:
                 check=False,
             )
             self.final_values = shown
-            if (e := self._emit("values", {**self.graph.stream_values(shown), INTERRUPT: interrupts})) is not None:
+            shown_values = self.graph.stream_values(shown)
+            if interrupts:  # a subgraph's breakpoint pauses with no question to show
+                shown_values[INTERRUPT] = interrupts
+            if (e := self._emit("values", shown_values)) is not None:
                 yield e
             return None
         return [*cached.values(), *run_results]
@@ -660,7 +695,7 @@ class RunLoop:
         """Messages a node returned without streaming them (no chat model, or a cached reply)."""
         assert self.live is not None
         for r in results:
-            if r.error is not None or r.interrupts or r.task.node == START:  # the input is not news
+            if r.error is not None or r.paused or r.task.node == START:  # the input is not news
                 continue
             for key, value in r.writes:
                 for message in _returned_messages(self.graph, key, value):
@@ -685,7 +720,7 @@ class RunLoop:
         """Persist a finished task's writes while siblings still run, so a crash keeps them."""
 
         def on_done(result: TaskResult, still_running: int) -> Call | None:
-            if self.saver is None or still_running == 0 or result.error is not None or result.interrupts:
+            if self.saver is None or still_running == 0 or result.error is not None or result.paused:
                 return None
             if self.exit:
                 return None  # nothing is stored mid-run; _save_partial keeps it if the run stops here

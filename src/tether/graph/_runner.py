@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from tether.graph._compiled import CompiledStateGraph
 
 __all__ = [
+    "TaskScope",
     "arun_task",
+    "current_scope",
     "get_config",
     "get_runtime",
     "get_stream_writer",
@@ -52,6 +54,12 @@ class TaskScope:
     messages: Callable[[Any, dict[str, Any]], None] | None = None  # stream_mode="messages" sink
     counter: int = 0
     extras: dict[str, Any] = field(default_factory=dict)
+    env: StepEnv | None = None  # the step's environment: a subgraph run here inherits its saver
+
+
+def current_scope() -> TaskScope | None:
+    """The task running in this context, if any (a subgraph invoked here runs as its child)."""
+    return _scope.get()
 
 
 _scope: contextvars.ContextVar[TaskScope | None] = contextvars.ContextVar("tether_task_scope", default=None)
@@ -279,6 +287,7 @@ def _scope_for(task: Task, resume: dict[str, Any], env: StepEnv) -> TaskScope:
         node=task.node,
         step=env.step,
         messages=live.message if live is not None and live.wants_messages else None,
+        env=env,
     )
 
 
@@ -344,7 +353,7 @@ def run_task(
         _route_sync(graph, result, branches, fresh, config)
         return result
     except GraphInterrupt as gi:
-        return TaskResult(task, interrupts=gi.interrupts)
+        return TaskResult(task, interrupts=gi.interrupts, paused=True)
     except Exception as exc:
         return TaskResult(task, error=exc)
     finally:
@@ -396,7 +405,7 @@ async def arun_task(
             result.goto += _branch_targets(graph, task.node, branch, routed)
         return result
     except GraphInterrupt as gi:
-        return TaskResult(task, interrupts=gi.interrupts)
+        return TaskResult(task, interrupts=gi.interrupts, paused=True)
     except Exception as exc:
         return TaskResult(task, error=exc)
     finally:
