@@ -120,30 +120,36 @@ POSTGRES_KEYS = [
 ]
 
 
-def test_postgres_benchmark_runs_both_libraries_on_one_server(postgres_server: str, tmp_path: Path) -> None:
-    pytest.importorskip("langgraph.checkpoint.postgres", reason="pip install -e '.[dev]'")
-    out = tmp_path / "postgres.json"
+def run_against_server(script: str, url: str, tmp_path: Path) -> tuple[dict, str]:
+    """Run ``benchmarks/<script> --quick`` against the tests' PostgreSQL; its JSON and its stdout."""
+    out = tmp_path / f"{script}.json"
     proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "postgres.py"),
-            "--quick",
-            "--plain",
-            "--json",
-            str(out),
-            "--url",
-            postgres_server,
-        ],
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--plain", "--json", str(out), "--url", url],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,
     )
-    assert proc.returncode == 0, f"postgres.py failed\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    data = json.loads(out.read_text())
+    assert proc.returncode == 0, f"{script} failed\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    return json.loads(out.read_text()), proc.stdout
+
+
+def test_postgres_benchmark_runs_both_libraries_on_one_server(postgres_server: str, tmp_path: Path) -> None:
+    pytest.importorskip("langgraph.checkpoint.postgres", reason="pip install -e '.[dev]'")
+    data, stdout = run_against_server("postgres.py", postgres_server, tmp_path)
     assert sorted(data["throughput"]) == sorted(POSTGRES_KEYS)
     rows = {entry["checkpoint_rows"] for entry in data["throughput"].values()}
     assert len(rows) == 1 and rows.pop() > 0, "both libraries must have committed the same number of checkpoints"
     for name, value in data["ratios"].items():
         assert positive(value), (name, value)
-    assert "Tether / LangGraph" in proc.stdout
+    assert "Tether / LangGraph" in stdout
+
+
+def test_workers_benchmark_runs(postgres_server: str, tmp_path: Path) -> None:
+    pytest.importorskip("procrastinate", reason="pip install -e '.[dev]'")
+    data, stdout = run_against_server("workers.py", postgres_server, tmp_path)
+    assert [r["workers"] for r in data["workers"]] == data["meta"]["params"]["worker_counts"]
+    for row in data["workers"]:
+        for key in ("runs_per_s", "p50_ms", "p99_ms"):
+            assert positive(row[key]), (key, row)
+    assert "runs/s" in stdout
