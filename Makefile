@@ -17,6 +17,7 @@ run: $(STAMP)  ## the main job: a durable human-in-the-loop workflow on the embe
 
 test: $(STAMP)  ## lint, type-check the core, run every test (starts a throwaway PostgreSQL server)
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-sandbox.sh
 	$(BIN)/ruff check src tests examples benchmarks
 	$(BIN)/mypy
 	$(BIN)/python -m pytest

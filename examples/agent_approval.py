@@ -7,8 +7,9 @@
 
 The agent is ``create_react_agent(..., interrupt_before=["tools"])`` on SQLite
 (``tether-agent.sqlite``): before each batch of tool calls the run stops with its checkpoint
-committed, and you answer each call: approve, or reject with a reason. A rejection goes back to
-the model as the call's ToolMessage, so it can explain or try something else. Stop the program
+committed, and you answer each call: approve (y, yes), or reject (n, no) with a reason; anything
+else is asked again, never taken as a rejection. A rejection goes back to the model as the
+call's ToolMessage, so it can explain or try something else. Stop the program
 at the question (Ctrl-D, Ctrl-C, even kill -9) and run it again: it asks the same question.
 
 ``--approve`` / ``--reject REASON`` answer the questions in order without asking (for scripts and
@@ -30,6 +31,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tether import SqliteSaver
 from tether.agents import create_react_agent, pending_tool_calls
+from tether.answers import ApprovalAnswer, read_answer
+from tether.errors import InvalidResumeError
 from tether.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from tether.models import ScriptedChatModel, init_chat_model
 from tether.tools import ToolException, tool
@@ -151,16 +154,21 @@ class Answers:
     def __init__(self, given: list[str] | None) -> None:
         self.given = list(given or [])
 
-    def decide(self, call: dict[str, Any]) -> str | None:
+    def decide(self, call: dict[str, Any]) -> ApprovalAnswer | None:
         print(f"\nThe agent wants to run {describe(call)}")
         if self.given:
             answer = self.given.pop(0)
             print(f"approve? [y / n <reason>] > {answer}  (from the command line)")
-            return answer
-        try:
-            return input("approve? [y / n <reason>] > ")
-        except (EOFError, KeyboardInterrupt):
-            return None
+            return parse(answer)
+        while True:  # an unclear answer is asked again, never taken as a rejection
+            try:
+                answer = input("approve? [y / n <reason>] > ")
+            except (EOFError, KeyboardInterrupt):
+                return None
+            try:
+                return parse(answer)
+            except InvalidResumeError as exc:
+                print(exc)
 
 
 def describe(call: dict[str, Any]) -> str:
@@ -168,15 +176,12 @@ def describe(call: dict[str, Any]) -> str:
     return f"{call['name']}({args})"
 
 
-def parse(answer: str) -> tuple[bool, str]:
-    """(approved, reason): "y", "yes", "approve" approve; anything else rejects ("n too slow" → "too slow")."""
-    text = answer.strip()
-    word, _, rest = text.partition(" ")
-    if word.lower() in ("y", "yes", "approve", "ok"):
-        return True, ""
-    if word.lower() in ("n", "no", "reject"):
-        return False, rest.strip() or "no reason given"
-    return False, text or "no reason given"
+def parse(answer: str) -> ApprovalAnswer:
+    """An approval (y, yes, approve) or a rejection (n, no, reject, with a reason: "n too slow").
+
+    Anything else raises InvalidResumeError listing these forms (tether.answers reads them).
+    """
+    return read_answer(answer, actions=("approve", "reject"))
 
 
 def settle(app: Any, config: dict[str, Any], answers: Answers) -> bool:
@@ -187,11 +192,10 @@ def settle(app: Any, config: dict[str, Any], answers: Answers) -> bool:
             answer = answers.decide(call)
             if answer is None:
                 return False  # nothing was applied: the same questions come back next time
-            approved, reason = parse(answer)
-            if not approved:
+            if answer.action == "reject":
                 rejections.append(
                     ToolMessage(
-                        content=f"the person rejected this call: {reason}",
+                        content=f"the person rejected this call: {answer.reason or 'no reason given'}",
                         tool_call_id=call["id"],
                         name=call["name"],
                         status="error",

@@ -4,10 +4,11 @@
 
 The graph gathers changes, drafts notes, and pauses at ``review`` with interrupt() until a
 person answers in the terminal: approve, edit (give the final text) or reject (say why;
-the draft is revised and comes back). Stop the program at the question (Ctrl-C, closing the
-terminal, even kill -9) and run the same command again: it asks the same question, without
-redoing the work before it. ``approval_scripted.py`` runs the same graph with the answers
-given on the command line.
+the draft is revised and comes back). An unclear answer ("sure", "yes please") is asked
+again, never taken as a rejection (the accepted forms: ``tether.answers``). Stop the program
+at the question (Ctrl-C, closing the terminal, even kill -9) and run the same command again:
+it asks the same question, without redoing the work before it. ``approval_scripted.py`` runs
+the same graph with the answers given on the command line.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from __future__ import annotations
 import argparse
 import operator
 import sys
+from dataclasses import replace
 from typing import Annotated, Any, Literal, TypedDict
 
 from tether import END, START, Command, SqliteSaver, StateGraph, interrupt
+from tether.answers import read_answer
+from tether.errors import InvalidResumeError
 
-GRAPH = "examples.approval:builder"  # recorded with each run, so `tether resume` can find the graph
+GRAPH = "examples.approval:builder"  # recorded with each run; `tether resume` shows it, never imports it
 
 
 class Release(TypedDict, total=False):
@@ -49,38 +53,39 @@ def draft(state: Release) -> dict[str, Any]:
 
 
 def review(state: Release) -> Command[Literal["publish", "draft"]]:
-    answer = interrupt(
-        {"question": "Publish these release notes?", "draft": state["draft"], "options": ["approve", "edit", "reject"]}
-    )
-    decision = parse_answer(answer)
-    if decision["action"] == "approve":
+    question = {
+        "question": "Publish these release notes?",
+        "draft": state["draft"],
+        "options": ["approve", "edit", "reject"],
+    }
+    answer = interrupt(question)
+    while True:  # an unclear answer is asked again, never taken as a rejection
+        try:
+            decision = read_answer(answer)
+            break
+        except InvalidResumeError as exc:
+            answer = interrupt({**question, "unclear": str(exc)})
+    if decision.action == "approve":
         return Command(goto="publish")
-    if decision["action"] == "edit":
-        return Command(update={"draft": decision["text"]}, goto="publish")
-    return Command(update={"feedback": [decision.get("reason") or "no reason given"]}, goto="draft")
+    if decision.action == "edit":
+        return Command(update={"draft": decision.text}, goto="publish")
+    return Command(update={"feedback": [decision.reason or "no reason given"]}, goto="draft")
 
 
 def publish(state: Release) -> dict[str, Any]:
     return {"published": state["draft"]}
 
 
-def parse_answer(answer: Any) -> dict[str, Any]:
-    """Accept {"action": …}, or the short forms "approve", "edit:<text>", "reject:<reason>"."""
-    if isinstance(answer, dict) and answer.get("action") in ("approve", "edit", "reject"):
-        return answer
-    text = str(answer).strip()
-    action, _, rest = text.partition(":")
-    action = {"a": "approve", "e": "edit", "r": "reject"}.get(action.strip().lower(), action.strip().lower())
-    if action == "approve":
-        return {"action": "approve"}
-    if action == "edit" and rest.strip():
-        return {"action": "edit", "text": rest.strip().replace("\\n", "\n")}
-    if action == "reject":
-        return {"action": "reject", "reason": rest.strip()}
-    return {
-        "action": "reject",
-        "reason": f"unclear answer {text!r}; please answer approve, edit:<text> or reject:<why>",
-    }
+def typed_answer(text: str) -> dict[str, Any]:
+    """What a person typed (approve | edit:<text> | reject:<why>, or JSON) as the value to resume with.
+
+    Raises InvalidResumeError, listing the accepted forms, when the answer is unclear. In a typed
+    edit, ``\\n`` stands for a line break.
+    """
+    decision = read_answer(text)
+    if decision.action == "edit" and not text.lstrip().startswith(("{", '"')):
+        decision = replace(decision, text=(decision.text or "").replace("\\n", "\n"))
+    return decision.as_resume()
 
 
 def builder() -> StateGraph:
@@ -118,13 +123,21 @@ def run(app: Any, thread: str, version: str, answers: Any) -> dict[str, Any]:
     return state.values
 
 
-def ask_in_terminal(payload: dict[str, Any]) -> str | None:
+def ask_in_terminal(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """Ask until the answer is clear; None (end of input, Ctrl-C) leaves the thread waiting."""
     print(f"\n{payload['draft']}\n")
+    if payload.get("unclear"):
+        print(payload["unclear"])
     print(f"{payload['question']}  [approve | edit:<new text> | reject:<why>]")
-    try:
-        return input("> ")
-    except (EOFError, KeyboardInterrupt):
-        return None
+    while True:
+        try:
+            text = input("> ")
+        except (EOFError, KeyboardInterrupt):
+            return None
+        try:
+            return typed_answer(text)
+        except InvalidResumeError as exc:
+            print(exc)
 
 
 def main(argv: list[str] | None = None) -> None:

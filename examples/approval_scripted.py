@@ -3,23 +3,25 @@
     python examples/approval_scripted.py --db tether.sqlite --thread rel-2 \\
         --answer "reject:mention the CLI" --answer approve
 
-Each pause takes the next --answer (approve | edit:<text> | reject:<why> | JSON); when the
-answers run out the thread stays paused, and a later call with more answers continues it.
+Each pause takes the next --answer (approve | edit:<text> | reject:<why> | JSON, the forms of
+``tether.answers``); when the answers run out the thread stays paused, and a later call with
+more answers continues it. An unclear answer ("yes please", broken JSON) is refused before
+anything runs: exit code 2, the accepted forms on stderr, the thread untouched.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from examples.approval import builder, run
+from examples.approval import builder, run, typed_answer
 
 from tether import SqliteSaver
+from tether.errors import InvalidResumeError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,17 +31,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", default="1.4.0")
     parser.add_argument("--answer", action="append", default=[], help="answer for the next pause (repeatable)")
     args = parser.parse_args(argv)
-    queue = list(args.answer)
+    try:  # every answer is checked before the thread is touched
+        queue = [(text, typed_answer(text)) for text in args.answer]
+    except InvalidResumeError as exc:
+        print(f"error: --answer: {exc}", file=sys.stderr)
+        return 2
 
     def answers(payload: dict[str, Any]) -> Any:
         if not queue:
             return None
-        text = queue.pop(0)
+        text, answer = queue.pop(0)
         print(f"answering {payload['question']!r} with {text!r}")
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError:
-            return text
+        return answer
 
     with SqliteSaver.from_conn_string(args.db) as saver:
         values = run(builder().compile(checkpointer=saver), args.thread, args.version, answers)

@@ -63,7 +63,7 @@ def test_history_and_show(tmp_path: Path) -> None:
 
 def test_clear_errors(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["threads", str(tmp_path / "nope.sqlite")])
-    assert missing.exit_code == 2 and "no database" in missing.output
+    assert missing.exit_code == 1 and "no database" in missing.output
     db = tmp_path / "t.sqlite"
     make_db(db)
     unknown = runner.invoke(app, ["show", str(db), "no-such-thread"])
@@ -74,6 +74,6 @@ def test_clear_errors(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help() -> None:
-    for command in ("threads", "history", "show"):
+    for command in ("threads", "history", "show", "resume"):
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0 and len(result.output) > 100

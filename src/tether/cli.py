@@ -1,24 +1,34 @@
-"""``tether``: look at the threads in a checkpoint database from the terminal."""
+"""``tether``: look at the threads in a checkpoint database from the terminal.
+
+Errors are one line, ``error: <message>``, on stderr (``tether._cli_errors``): exit code 2 when
+the command line is wrong (``--value`` that is not JSON, no ``--graph``), 1 when the work could
+not be done (a missing database, a damaged row, a thread that is not waiting).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from tether._cli_errors import USAGE, ReportingGroup, fail
+from tether.answers import read_answer
 from tether.checkpoint import BaseCheckpointSaver, open_saver
 from tether.checkpoint import _serde as serde
-from tether.checkpoint._base import PendingWrite
-from tether.errors import ConfigError, TetherError
+from tether.checkpoint._base import CheckpointRecord, PendingWrite
+from tether.errors import ConfigError, InvalidResumeError
 from tether.graph._loading import compile_for, import_graph
 from tether.graph._offline import read_state
-from tether.graph._state import decode_record
+from tether.graph._state import decode_pending, decode_record
 from tether.types import Command
 
 app = typer.Typer(
+    cls=ReportingGroup,
     help="Inspect Tether threads stored in a checkpoint database (SQLite or PostgreSQL).",
     no_args_is_help=True,
     add_completion=False,
@@ -33,11 +43,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 
 
 def _open(db: str) -> BaseCheckpointSaver:
-    try:
-        return open_saver(db)
-    except TetherError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(2) from exc
+    return open_saver(db)  # a missing or unreadable database: one line, exit 1 (tether._cli_errors)
 
 
 def _print_json(data: Any) -> None:
@@ -52,13 +58,13 @@ def _status(next_nodes: list[Any], pending_kinds: set[str]) -> str:
     return "paused" if next_nodes else "done"
 
 
-def _waiting_on(pending: list[PendingWrite]) -> list[dict[str, Any]]:
+def _waiting_on(pending: list[PendingWrite], head: CheckpointRecord) -> list[dict[str, Any]]:
     """The interrupts a thread waits on: those of tasks that have not finished since."""
     finished = {p.task_id for p in pending if p.kind == "result"}
     out: list[dict[str, Any]] = []
     for p in pending:
         if p.kind == "interrupt" and p.task_id not in finished:
-            out += serde.loads(p.value)
+            out += decode_pending(head.thread_id, head.checkpoint_id, p)  # checked: a damaged row names itself
     return out
 
 
@@ -74,7 +80,7 @@ def threads(
         for summary in saver.threads():
             decoded = decode_record(summary.head)
             next_nodes = [s if isinstance(s, str) else s["node"] for s in decoded.next]
-            asks = _waiting_on(summary.pending)
+            asks = _waiting_on(summary.pending, summary.head)
             kinds = {p.kind for p in summary.pending} - ({"interrupt"} if not asks else set())
             status = _status(next_nodes, kinds)
             if waiting and status != "waiting":
@@ -124,7 +130,7 @@ def _shorten(text: str, width: int) -> str:
 
 
 def _recorded_graph(saver: BaseCheckpointSaver, thread: str) -> str | None:
-    """The ``graph`` a run of this thread recorded in its metadata, newest first."""
+    """The ``graph`` a run of this thread recorded in its metadata, newest first: shown, never imported."""
     for record in saver.list(thread):
         spec = decode_record(record).metadata.get("graph")
         if spec:
@@ -132,81 +138,153 @@ def _recorded_graph(saver: BaseCheckpointSaver, thread: str) -> str | None:
     return None
 
 
+_SPEC = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+
+
+def _choose_graph(thread: str, given: str | None, recorded: str | None, other_graph: bool) -> str:
+    """The graph to run: always the operator's ``--graph``; the stored name only hints and checks.
+
+    Code named by the database is never imported: anyone who can write one row would choose
+    what runs in the operator's shell.
+    """
+    shown = None if recorded is None else repr(recorded[:200])
+    if given is None:
+        if recorded is None:
+            raise fail(f"which graph runs thread {thread!r}? pass --graph module:attribute", USAGE)
+        hint = f"pass --graph {recorded} if you trust it" if _SPEC.fullmatch(recorded) else "it is no module:attribute"
+        raise fail(
+            f"thread {thread!r} was last run by graph {shown}; {hint} (tether resume never imports the graph a "
+            "database names)",
+            USAGE,
+        )
+    if recorded is not None and recorded != given and not other_graph:
+        raise fail(
+            f"thread {thread!r} was last run by graph {shown}, not {given!r}; pass --other-graph if running it "
+            f"with {given!r} is intended",
+            USAGE,
+        )
+    return given
+
+
 def _load_graph(spec: str, saver: BaseCheckpointSaver) -> Any:
-    """Import ``module:attr`` (a StateGraph, a compiled graph, or a function returning one)
+    """Import the operator's ``module:attr`` (a StateGraph, a compiled graph, or a function returning one)
     and compile it against ``saver``."""
     try:
         return compile_for(import_graph(spec), saver)
     except ConfigError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+        raise fail(f"--graph: {exc}", USAGE) from exc
 
 
-def _parse_answer(text: str) -> Any:
+def _given_answer(value: str | None, answer: str | None) -> tuple[bool, Any]:
+    """(whether an answer was given, the value to resume with), from --value (JSON) or --answer."""
+    if value is not None and answer is not None:
+        raise fail(
+            "give --value (JSON) or --answer (approve | reject[:<why>] | edit:<text>), not both; nothing was written",
+            USAGE,
+        )
+    if value is not None:
+        try:
+            return True, json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise fail(
+                f"--value is not valid JSON ({exc}); nothing was written. Text is a JSON string: "
+                f"--value '\"approve\"'; an approval answer can also be given as --answer approve",
+                USAGE,
+            ) from exc
+    if answer is not None:
+        try:
+            return True, read_answer(answer).as_resume()
+        except InvalidResumeError as exc:
+            raise fail(f"--answer: {exc}; nothing was written", USAGE) from exc
+    return False, None
+
+
+def _typed(text: str) -> Any:
+    """What a person typed at the prompt: JSON, or one of the approval forms (InvalidResumeError if neither)."""
     try:
         return json.loads(text)
     except json.JSONDecodeError:
-        return text  # plain words are a string answer
+        pass
+    try:
+        return read_answer(text).as_resume()
+    except InvalidResumeError as exc:
+        raise InvalidResumeError(f'{exc}; any other answer is JSON (text in quotes: "like this")') from exc
+
+
+def _ask(thread: str, question: Any) -> Any:
+    """Show the question and ask until the answer is JSON or a clear approval answer."""
+    shown = json.dumps(serde.encode(question), ensure_ascii=False)
+    console.print(f"[bold]{escape(thread)}[/] asks: {escape(shown)}")
+    while True:
+        text = typer.prompt("answer (approve | reject[:<why>] | edit:<new text>, or JSON)")
+        try:
+            return _typed(text)
+        except InvalidResumeError as exc:
+            typer.echo(str(exc), err=True)
 
 
 @app.command()
 def resume(
     db: DbArg,
     thread: ThreadArg,
-    value: Annotated[
-        str | None, typer.Option("--value", help="The answer, as JSON (plain text is taken as a string)")
-    ] = None,
-    interrupt_id: Annotated[str | None, typer.Option("--id", help="Which interrupt, when several wait")] = None,
     graph: Annotated[
         str | None,
         typer.Option(
             "--graph",
             envvar="TETHER_GRAPH",
-            help="module:attribute of the graph (default: the 'graph' the run recorded in its metadata)",
+            help="module:attribute of the graph that runs the thread (required; the graph a run recorded in the "
+            "database is only shown, never imported)",
         ),
     ] = None,
+    other_graph: Annotated[
+        bool,
+        typer.Option("--other-graph", help="Run the thread with --graph although it was last run by another graph"),
+    ] = False,
+    value: Annotated[
+        str | None,
+        typer.Option(
+            "--value", help="The answer as JSON (text in quotes: --value '\"approve\"'); invalid JSON is refused"
+        ),
+    ] = None,
+    answer: Annotated[
+        str | None,
+        typer.Option(
+            "--answer",
+            help="An approval answer: approve (a, yes, y) | reject[:<why>] (r, no, n) | edit:<text> (e); "
+            "anything else is refused",
+        ),
+    ] = None,
+    interrupt_id: Annotated[str | None, typer.Option("--id", help="Which interrupt, when several wait")] = None,
 ) -> None:
-    """Answer a thread that waits on interrupt() and run it on; without --value, ask here."""
+    """Answer a thread that waits on interrupt() and run it on with --graph; without --value/--answer, ask here."""
+    have_answer, given = _given_answer(value, answer)  # refused before the database is touched
     with _open(db) as saver:
         loaded = saver.get(thread)
         if loaded is None:
-            console.print(f"[red]error:[/] thread {thread!r} has no checkpoints in {db}")
-            raise typer.Exit(1)
-        asks = _waiting_on(loaded.pending)
+            raise fail(f"thread {thread!r} has no checkpoints in {db}")
+        asks = _waiting_on(loaded.pending, loaded.record)
         if not asks:
-            console.print(f"[red]error:[/] thread {thread!r} is not waiting for a person")
-            raise typer.Exit(1)
+            raise fail(f"thread {thread!r} is not waiting for a person")
         if interrupt_id is not None and interrupt_id not in {a["id"] for a in asks}:
-            console.print(f"[red]error:[/] thread {thread!r} has no pending interrupt {interrupt_id!r}")
-            raise typer.Exit(1)
+            raise fail(f"thread {thread!r} has no pending interrupt {interrupt_id!r}")
         if interrupt_id is None and len(asks) > 1:
             ids = ", ".join(a["id"] for a in asks)
-            console.print(
-                f"[red]error:[/] thread {thread!r} waits on {len(asks)} interrupts; pick one with --id ({ids})"
-            )
-            raise typer.Exit(1)
+            raise fail(f"thread {thread!r} waits on {len(asks)} interrupts; pick one with --id ({ids})")
         ask = next(a for a in asks if interrupt_id in (None, a["id"]))
-        spec = graph or _recorded_graph(saver, thread)
-        if not spec:
-            console.print("[red]error:[/] which graph runs this thread? pass --graph module:attribute")
-            raise typer.Exit(2)
+        spec = _choose_graph(thread, graph, _recorded_graph(saver, thread), other_graph)
         app_ = _load_graph(spec, saver)
-        if value is None:
-            console.print(f"[bold]{thread}[/] asks: {json.dumps(serde.encode(ask['value']), ensure_ascii=False)}")
-            value = typer.prompt("answer (JSON, or plain text)")
-        answer = _parse_answer(value)
+        if not have_answer:
+            given = _ask(thread, ask["value"])
         config = {"configurable": {"thread_id": thread}, "metadata": {"graph": spec}}
-        try:
-            app_.invoke(Command(resume={ask["id"]: answer}), config)
-        except TetherError as exc:
-            console.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(1) from exc
+        app_.invoke(Command(resume={ask["id"]: given}), config)
         state = app_.get_state(config)
     if state.interrupts:
         for pending in state.interrupts:
-            console.print(f"[yellow]waiting again[/] on {pending.id}: {pending.value!r}")
+            console.print(f"[yellow]waiting again[/] on {pending.id}: {escape(repr(pending.value))}")
     else:
         console.print(
-            f"[green]resumed[/] {thread}: now at step {state.metadata['step']}, next: {', '.join(state.next) or '-'}"
+            f"[green]resumed[/] {escape(thread)}: now at step {state.metadata['step']}, "
+            f"next: {', '.join(state.next) or '-'}"
         )
 
 
@@ -239,8 +317,7 @@ def history(
             if limit is not None and len(rows) >= limit:
                 break
     if not rows:
-        console.print(f"[red]error:[/] thread {thread!r} has no checkpoints in {db}")
-        raise typer.Exit(1)
+        raise fail(f"thread {thread!r} has no checkpoints in {db}")
     if as_json:
         _print_json(rows)
         return
@@ -262,11 +339,7 @@ def show(
 ) -> None:
     """Print a thread's state at a checkpoint."""
     with _open(db) as saver:
-        try:
-            state = read_state(saver, thread, checkpoint)
-        except TetherError as exc:
-            console.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(1) from exc
+        state = read_state(saver, thread, checkpoint)
     data = {
         "thread_id": thread,
         "checkpoint_id": state.record.checkpoint_id,

@@ -11,8 +11,10 @@
     │   └── ConfigError            the call's config lacks what the graph needs (thread_id…)
     ├── CheckpointError            storage could not be read or written
     │   ├── SchemaVersionError     the database was written by an unknown schema version
+    │   ├── CorruptCheckpointError a stored row is damaged (names thread, checkpoint, column)
     │   └── CheckpointNotFoundError
     └── SerializationError         a value cannot be stored or read back as tagged JSON
+        └── UnknownTypeError       a stored value names a class this process has not imported or registered
 
 Interrupts are control flow, not errors: ``GraphInterrupt`` lives in
 ``tether.types`` and never escapes ``invoke``/``stream``; it is also importable from here, where
@@ -27,6 +29,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointNotFoundError",
     "ConfigError",
+    "CorruptCheckpointError",
     "EmptyInputError",
     "GraphBuildError",
     "GraphInterrupt",
@@ -38,6 +41,7 @@ __all__ = [
     "SerializationError",
     "TetherError",
     "ThreadBusyError",
+    "UnknownTypeError",
 ]
 
 
@@ -85,6 +89,31 @@ class SchemaVersionError(CheckpointError):
     """The database holds a schema version this Tether does not understand."""
 
 
+class CorruptCheckpointError(CheckpointError):
+    """A stored row holds what Tether never writes, or parent links loop or lead nowhere.
+
+    ``thread_id``, ``checkpoint_id`` and ``column`` (``table.column``) say where; the row was
+    changed outside Tether (by hand, a bad restore, a disk fault), so reading it stops here
+    rather than rebuilding a state that silently differs from the one that was committed.
+    """
+
+    def __init__(self, problem: str, *, thread_id: object, checkpoint_id: object, column: str) -> None:
+        self.problem, self.thread_id, self.checkpoint_id, self.column = problem, thread_id, checkpoint_id, column
+        where = f"thread {thread_id!r}" + (f", checkpoint {checkpoint_id!r}" if checkpoint_id is not None else "")
+        super().__init__(
+            f"{where}: stored {column} {problem}. The row was changed outside Tether: restore the database "
+            "from a backup, or go on from an earlier checkpoint that still reads (get_state_history, "
+            "then update_state or invoke with its checkpoint_id)"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:  # keyword-only fields: pickle (process pools) needs help
+        return (_corrupt, (self.problem, self.thread_id, self.checkpoint_id, self.column))
+
+
+def _corrupt(problem: str, thread_id: object, checkpoint_id: object, column: str) -> CorruptCheckpointError:
+    return CorruptCheckpointError(problem, thread_id=thread_id, checkpoint_id=checkpoint_id, column=column)
+
+
 class CheckpointNotFoundError(CheckpointError, KeyError):
     """A configured ``checkpoint_id`` does not exist in the thread."""
 
@@ -94,3 +123,8 @@ class CheckpointNotFoundError(CheckpointError, KeyError):
 
 class SerializationError(TetherError, TypeError):
     """A value cannot be encoded as tagged JSON, or stored JSON cannot be decoded."""
+
+
+class UnknownTypeError(SerializationError):
+    """A stored value names a class this process cannot rebuild: its module is not imported, or a
+    dataclass is not registered. The row is fine; the program reading it lacks the class."""

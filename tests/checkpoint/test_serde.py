@@ -131,3 +131,32 @@ def test_decimal_and_timedelta_keep_exact_values() -> None:
     value = [decimal.Decimal("1.10"), dt.timedelta(days=2, seconds=3, microseconds=4)]
     assert loads(dumps(value)) == value
     assert str(loads(dumps(decimal.Decimal("1.10")))) == "1.10"
+
+
+def test_tethers_own_stored_names_are_the_fixed_table_reading_may_import() -> None:
+    import tether.messages  # noqa: F401  (registers Tether's stored message types)
+    from tether.checkpoint import _serde
+
+    own = {name for name in _serde._registered if name.startswith("tether.")}
+    assert own == set(_serde._TETHER_TYPES), "a Tether type registers itself: add it to _serde._TETHER_TYPES"
+    assert set(_serde._TETHER_TYPES.values()) == {"tether.messages"}
+
+
+class Drafts:
+    class Note(BaseModel):
+        text: str
+
+    class Kind(enum.Enum):
+        SHORT = 1
+
+
+def test_unregistered_models_and_enums_nested_in_classes_read_back() -> None:
+    value = [Drafts.Note(text="n"), Drafts.Kind.SHORT, Draft(title="x")]
+    assert loads(dumps(value)) == value
+
+
+def test_ints_up_to_4300_digits_round_trip() -> None:
+    for value in (2**64, -(2**64), 10**4299, -(10**4299), 2**14_284 - 1):
+        assert loads(dumps(value)) == value
+    with pytest.raises(SerializationError, match="4300 digits"):
+        dumps(2**14_285)

@@ -25,7 +25,7 @@ def test_wal_mode_and_synchronous_setting(sqlite_path: Path) -> None:
 def test_schema_version_is_recorded_and_migration_is_idempotent(sqlite_path: Path) -> None:
     SqliteSaver.from_conn_string(sqlite_path).close()
     SqliteSaver.from_conn_string(sqlite_path).close()
-    assert raw(sqlite_path, "SELECT version FROM tether_schema") == [(SCHEMA_VERSION,)]
+    assert raw(sqlite_path, "SELECT version FROM tether_schema") == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
 
 
 def test_unknown_schema_version_is_refused(sqlite_path: Path) -> None:

@@ -123,3 +123,20 @@ def test_tools_refuse_what_they_cannot_do() -> None:
     assert "is not an arithmetic expression" in out[1].text
     assert "unknown time zone 'Mars/Olympus'" in out[2].text
     assert clock.invoke({"timezone": "UTC"}).endswith("UTC")
+
+
+def test_terminal_yes_approves_and_unclear_answers_are_asked_again(tmp_path: Path) -> None:
+    """Anything but y used to reject; now `yes` approves and gibberish is asked again."""
+    db = tmp_path / "u.sqlite"
+    child = spawn(db, "--say", "what is 6*7?")
+    child.expect(QUESTION)
+    child.sendline("maybe later")
+    child.expect("unclear answer 'maybe later'")
+    child.expect(QUESTION)  # asked again, nothing rejected
+    child.sendline("edit: 6*8")  # no edits here: the forms offered are approve and reject
+    child.expect("'edit' is not an option here")
+    child.expect(QUESTION)
+    child.sendline("yes")
+    child.expect("agent> calculator says: 42.")
+    child.expect(pexpect.EOF)
+    assert [source for _, source, _ in history(db)].count("update") == 0  # no rejection was written

@@ -18,6 +18,7 @@ from tether.cli import app as cli
 ROOT = Path(__file__).parents[2]
 ENV = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}", "PYTHONUNBUFFERED": "1"}
 QUESTION = "Publish these release notes?"
+GRAPH = "examples.approval:builder"
 
 
 def approval(db: Path, *args: str) -> pexpect.spawn:
@@ -102,13 +103,13 @@ def test_cli_lists_waiting_threads_and_resumes_one(tmp_path: Path, monkeypatch: 
     rows = json.loads(listed.output)
     assert [r["thread_id"] for r in rows] == ["waiting-1"]
     assert rows[0]["interrupts"][0]["value"]["question"] == QUESTION
-    os.chdir(ROOT)  # the recorded graph, examples.approval:builder, imports from the project root
-    resumed = runner.invoke(cli, ["resume", str(db), "waiting-1", "--value", '"approve"'])
+    os.chdir(ROOT)  # --graph examples.approval:builder imports from the project root
+    resumed = runner.invoke(cli, ["resume", str(db), "waiting-1", "--graph", GRAPH, "--value", '"approve"'])
     assert resumed.exit_code == 0, resumed.output
     assert "resumed" in resumed.output
     after = json.loads(runner.invoke(cli, ["threads", str(db), "--json"]).output)
     assert {r["thread_id"]: r["status"] for r in after} == {"waiting-1": "done", "done-1": "done"}
-    again = runner.invoke(cli, ["resume", str(db), "waiting-1", "--value", "approve"])
+    again = runner.invoke(cli, ["resume", str(db), "waiting-1", "--graph", GRAPH, "--answer", "approve"])
     assert again.exit_code == 1 and "not waiting" in again.output
 
 
@@ -117,7 +118,7 @@ def test_cli_resume_prompts_when_no_value_is_given(tmp_path: Path) -> None:
     assert scripted(db, thread="ask-me").returncode == 3
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "tether.cli", "resume", str(db), "ask-me"],
+        ["-m", "tether.cli", "resume", str(db), "ask-me", "--graph", GRAPH],
         cwd=str(ROOT),
         env=ENV,
         encoding="utf-8",
@@ -130,7 +131,7 @@ def test_cli_resume_prompts_when_no_value_is_given(tmp_path: Path) -> None:
     child.expect(pexpect.EOF)
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "tether.cli", "resume", str(db), "ask-me", "--value", "approve"],
+        ["-m", "tether.cli", "resume", str(db), "ask-me", "--graph", GRAPH, "--answer", "approve"],
         cwd=str(ROOT),
         env=ENV,
         encoding="utf-8",
@@ -138,3 +139,46 @@ def test_cli_resume_prompts_when_no_value_is_given(tmp_path: Path) -> None:
     )
     child.expect("resumed")
     child.expect(pexpect.EOF)
+
+
+def test_terminal_yes_approves_and_unclear_answers_are_asked_again(tmp_path: Path) -> None:
+    """`yes` is an approval; gibberish and broken JSON are asked again, never taken as a rejection."""
+    db = tmp_path / "y.sqlite"
+    child = approval(db)
+    child.expect(QUESTION)
+    child.expect("> ")
+    child.sendline("sure")
+    child.expect("unclear answer 'sure'")
+    child.expect(r"approve \(or a, yes, y\)")  # the accepted forms are listed
+    child.expect("> ")
+    child.sendline('{"action": "approve"')
+    child.expect("not valid JSON")
+    child.expect("> ")
+    child.sendline("yes")
+    child.expect(r"published \(0 revision\(s\)\)")  # no rejection was recorded on the way
+    child.expect(pexpect.EOF)
+    sources = [source for _, source, _ in history(db, "release-1.4")]
+    assert sources.count("input") == 1
+
+
+def test_cli_prompt_asks_again_until_the_answer_is_clear(tmp_path: Path) -> None:
+    db = tmp_path / "q.sqlite"
+    assert scripted(db, thread="ask-me").returncode == 3
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "tether.cli", "resume", str(db), "ask-me", "--graph", GRAPH],
+        cwd=str(ROOT),
+        env=ENV,
+        encoding="utf-8",
+        timeout=30,
+    )
+    child.expect("asks:")
+    child.expect("answer")
+    child.sendline("yes please")
+    child.expect("unclear answer 'yes please'")
+    child.expect("answer")
+    child.sendline("y")
+    child.expect("resumed")
+    child.expect(pexpect.EOF)
+    shown = json.loads(CliRunner().invoke(cli, ["show", str(db), "ask-me", "--json"]).output)
+    assert shown["values"]["published"] and shown["values"].get("feedback", []) == []

@@ -187,3 +187,70 @@ def test_docs_data_section_runs(
     for block in blocks:
         exec(compile(block, str(doc), "exec"), module.__dict__)
     assert "{'pairs': 1, 'sft': 1, 'unpaired': 2}" in capsys.readouterr().out
+
+
+def damaged_store(tmp_path: Path) -> tuple[Path, str]:
+    """The three threads of people_at_work, and the checkpoint of 'approve' whose writes were overwritten."""
+    import sqlite3
+
+    from tether.checkpoint import SqliteSaver
+
+    path = tmp_path / "threads.sqlite"
+    with SqliteSaver.from_conn_string(path) as saver:
+        people_at_work(Store(saver, str(path), "sqlite"))
+    with sqlite3.connect(path) as conn:
+        (checkpoint,) = conn.execute(
+            "SELECT checkpoint_id FROM thread_checkpoints WHERE thread_id = 'approve' AND step = 1"
+        ).fetchone()
+        conn.execute("UPDATE checkpoints SET writes = 'garbage' WHERE checkpoint_id = ?", (checkpoint,))
+    return path, checkpoint
+
+
+def test_a_damaged_thread_is_skipped_and_named_while_the_others_export(tmp_path: Path) -> None:
+    db, checkpoint = damaged_store(tmp_path)
+    out = tmp_path / "p.jsonl"
+    result = export_preferences(db, out)  # on_error="skip" is the default
+    assert [s.thread_id for s in result.skipped] == ["approve"]
+    (skipped,) = result.to_dict()["skipped"]
+    assert skipped["checkpoint_id"] == checkpoint and "not valid JSON" in skipped["reason"]
+    kept = {r["meta"]["thread_id"] for name in ("pairs", "sft", "unpaired") for r in lines(result.paths[name])}
+    assert kept == {"edit", "retry"}  # the good threads are exported; nothing of the damaged one
+    assert any("left out" in note for note in result.notes)
+
+    shown = runner.invoke(cli, ["tune", "export", str(db), "--out", str(out)], terminal_width=300)
+    assert shown.exit_code == 0, shown.output
+    assert f"skipped thread 'approve' at checkpoint '{checkpoint}'" in shown.output
+    assert "1 skipped" in shown.output
+    as_json = runner.invoke(cli, ["tune", "export", str(db), "--out", str(out), "--json"])
+    assert json.loads(as_json.stdout)["skipped"] == [skipped]
+
+
+def test_on_error_fail_names_the_thread_and_checkpoint_and_writes_nothing(tmp_path: Path) -> None:
+    from tether.tune.decisions import UnreadableThreadError
+
+    db, checkpoint = damaged_store(tmp_path)
+    out = tmp_path / "p.jsonl"
+    with pytest.raises(UnreadableThreadError) as caught:
+        export_preferences(db, out, on_error="fail")
+    assert "'approve'" in str(caught.value) and checkpoint in str(caught.value)
+    assert caught.value.skipped.checkpoint_id == checkpoint
+    assert not out.exists()
+    with pytest.raises(UnreadableThreadError):
+        find_decisions_of(db)
+    failed = subprocess.run(
+        [sys.executable, "-m", "tether.cli", "tune", "export", str(db), "--out", str(out), "--on-error", "fail"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    (line,) = failed.stderr.strip().splitlines()
+    assert line.startswith("error: cannot read thread 'approve'") and checkpoint in line
+    assert not out.exists()
+
+
+def find_decisions_of(db: Path) -> list[Any]:
+    from tether.checkpoint import open_saver
+
+    with open_saver(db) as saver:
+        return find_decisions(saver)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import logging
 import os
 import random
 import socket
@@ -22,6 +23,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from tether.errors import ThreadBusyError
@@ -32,7 +34,9 @@ __all__ = [
     "LoadedCheckpoint",
     "PendingWrite",
     "ThreadSummary",
+    "arelease_after_run",
     "new_checkpoint_id",
+    "release_after_run",
     "run_owner",
 ]
 
@@ -118,12 +122,41 @@ def run_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
+# Owners of this process that hold a lease now (a count per owner: one run may hold several
+# threads). A lease row naming this process but no owner here is left over from a run whose
+# release failed (a full disk, a lost connection), or from an earlier process that had this pid.
+_held_here: dict[str, int] = {}
+_held_here_lock = threading.Lock()
+
+
+def lease_taken(owner: str) -> None:
+    """Record that ``owner``, a run of this process, now holds one more thread."""
+    with _held_here_lock:
+        _held_here[owner] = _held_here.get(owner, 0) + 1
+
+
+def lease_given_back(owner: str) -> None:
+    """Record that ``owner`` ended its hold on one thread (whether or not the store heard of it)."""
+    with _held_here_lock:
+        left = _held_here.pop(owner, 0) - 1
+        if left > 0:
+            _held_here[owner] = left
+
+
 def owner_is_alive(owner: str) -> bool:
-    """Whether the process that took a lease still exists (only knowable on this host)."""
+    """Whether the run that took a lease may still be running.
+
+    Knowable only on this host: a run of this process is alive while it holds a lease here
+    (``lease_taken``); another process of this host while its pid exists. For another host
+    this says True, and only the lease's expiry can free the thread.
+    """
     host, _, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]
     if host != socket.gethostname() or not pid_text.isdigit():
         return True  # another machine: trust the lease until it expires
+    if int(pid_text) == os.getpid():
+        with _held_here_lock:
+            return owner in _held_here
     try:
         os.kill(int(pid_text), 0)
     except ProcessLookupError:
@@ -133,10 +166,24 @@ def owner_is_alive(owner: str) -> bool:
     return True
 
 
-def busy_error(thread_id: str, owner: str) -> ThreadBusyError:
+def busy_error(thread_id: str, owner: str, expires_at: float | None = None) -> ThreadBusyError:
+    """``ThreadBusyError`` naming the holder and, for a lease with an expiry, when it frees the thread."""
+    until = ""
+    if expires_at is not None:
+        when = datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="milliseconds")
+        until = f", lease expires at {when} ({max(0.0, expires_at - time.time()):.1f} s from now) unless renewed"
     return ThreadBusyError(
-        f"thread {thread_id!r} already has a run in progress (held by {owner}); "
+        f"thread {thread_id!r} already has a run in progress (held by {owner}{until}); "
         "wait for it to finish, or use another thread_id"
+    )
+
+
+def lease_lost_error(thread_id: str, holder: str | None, why: str) -> ThreadBusyError:
+    """A run's write refused because another run took its thread (the write was not saved)."""
+    return ThreadBusyError(
+        f"thread {thread_id!r} was taken by another run (held by {holder or 'nobody now'}) while this run "
+        f"was in progress: {why}, and this step was not saved; the other run's work is intact, "
+        "so load the thread's state again before continuing it"
     )
 
 
@@ -192,11 +239,18 @@ class BaseCheckpointSaver(ABC):
     # -- one run per thread -----------------------------------------------------------
     @abstractmethod
     def acquire(self, thread_id: str, checkpoint_ns: str, owner: str) -> None:
-        """Take the thread for a run, or raise ``ThreadBusyError`` if a live run holds it."""
+        """Take the thread for a run, or raise ``ThreadBusyError`` naming the live run that holds it.
+
+        A lease whose holder is gone is taken over: at once when the store can tell (a dead
+        process of this host, a closed PostgreSQL session), otherwise once its expiry passes."""
 
     @abstractmethod
     def release(self, thread_id: str, checkpoint_ns: str, owner: str) -> None:
-        """Give the thread back; a no-op if ``owner`` does not hold it."""
+        """Give the thread back; a no-op if ``owner`` does not hold it.
+
+        May raise ``CheckpointError`` when the store cannot be written (a full disk, a lost
+        connection). The store has forgotten the lease by then: it no longer renews it, a later
+        run of this process may take the thread at once, and other processes once it expires."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources held by the store."""
@@ -237,3 +291,34 @@ class BaseCheckpointSaver(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_log = logging.getLogger("tether")
+
+
+def _log_release_failure(thread_id: str, exc: Exception) -> None:
+    _log.warning(
+        "the run on thread %r ended but its lease could not be given back (%s); what it committed is "
+        "saved, and the thread frees itself when the lease expires (at once for runs of this process)",
+        thread_id,
+        exc,
+        exc_info=exc,
+    )
+
+
+def release_after_run(saver: BaseCheckpointSaver, thread_id: str, checkpoint_ns: str, owner: str) -> None:
+    """``release`` at the end of a run, which must not fail because of it: the run's steps are
+    committed (raising would invite a retry that applies the input twice), and the store frees
+    a lease it could not delete by itself. A failure is logged on the ``tether`` logger."""
+    try:
+        saver.release(thread_id, checkpoint_ns, owner)
+    except Exception as exc:
+        _log_release_failure(thread_id, exc)
+
+
+async def arelease_after_run(saver: BaseCheckpointSaver, thread_id: str, checkpoint_ns: str, owner: str) -> None:
+    """The async twin of ``release_after_run``."""
+    try:
+        await saver.arelease(thread_id, checkpoint_ns, owner)
+    except Exception as exc:
+        _log_release_failure(thread_id, exc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 
 from tether.checkpoint._base import (
     BaseCheckpointSaver,
@@ -15,10 +15,40 @@ from tether.checkpoint._base import (
     ThreadSummary,
     busy_error,
 )
+from tether.checkpoint._rows import follow_links
 
 __all__ = ["InMemorySaver", "MemorySaver"]
 
 _CONSUMED = ("result", "error", "input")  # folded into the next checkpoint; interrupts stay as history
+
+
+class _Parents(Mapping[str, str | None]):
+    """A thread's records seen as the id → parent id map ``follow_links`` walks, without a copy."""
+
+    def __init__(self, records: dict[str, CheckpointRecord]) -> None:
+        self._records = records
+        self.stops = _Snapshots(records)
+
+    def __getitem__(self, key: str) -> str | None:
+        return self._records[key].parent_id
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._records
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._records)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+
+class _Snapshots(Container[str]):
+    def __init__(self, records: dict[str, CheckpointRecord]) -> None:
+        self._records = records
+
+    def __contains__(self, key: object) -> bool:
+        record = self._records.get(key)  # type: ignore[call-overload]
+        return record is not None and record.snapshot is not None
 
 
 class InMemorySaver(BaseCheckpointSaver):
@@ -47,13 +77,9 @@ class InMemorySaver(BaseCheckpointSaver):
                 return None
             chain: builtins.list[CheckpointRecord] = []
             if target_id != have:
-                cursor: CheckpointRecord | None = record
-                while cursor is not None:
-                    chain.append(cursor)
-                    if cursor.snapshot is not None or cursor.parent_id is None:
-                        break
-                    cursor = records[cursor.parent_id]
-                chain.reverse()
+                parents = _Parents(records)
+                ids = follow_links(thread_id, target_id, parents, parents.stops, complete=True)
+                chain = [records[i] for i in ids or ()]
             return LoadedCheckpoint(
                 record=record, chain=chain, pending=self._pending_of(thread_id, checkpoint_ns, target_id)
             )

@@ -53,9 +53,11 @@ from tether.checkpoint._base import (
     PendingWrite,
     ThreadSummary,
     busy_error,
+    lease_lost_error,
 )
 from tether.checkpoint._postgres_schema import Statement, migrate_plan
-from tether.errors import CheckpointError, TetherError, ThreadBusyError
+from tether.checkpoint._rows import checked_pending, checked_record, checked_thread, follow_links
+from tether.errors import CheckpointError, TetherError
 
 __all__ = ["AsyncPostgresSaver", "PostgresSaver"]
 
@@ -109,19 +111,11 @@ def _from_db(text: str) -> str:
 
 
 def _record(thread_id: str, ns: str, row: Sequence[Any], snapshot: str | None = None) -> CheckpointRecord:
-    return CheckpointRecord(
-        thread_id=thread_id,
-        checkpoint_ns=ns,
-        checkpoint_id=row[0],
-        parent_id=row[1],
-        step=row[2],
-        source=row[3],
-        created_at=row[4],
-        next=_from_db(row[5]),
-        writes=_from_db(row[6]),
-        metadata=_from_db(row[7]) if row[7] is not None else "{}",
-        snapshot=_from_db(snapshot) if snapshot is not None else None,
-    )
+    return checked_record(thread_id, ns, row, snapshot, text=_from_db)  # the values a row holds: checked
+
+
+def _pending_write(thread_id: str, checkpoint_id: str, row: Sequence[Any]) -> PendingWrite:
+    return checked_pending(thread_id, checkpoint_id, row, text=_from_db)
 
 
 def _int4(n: int) -> int:
@@ -199,13 +193,13 @@ class _Plans:
         )
         if not rows:
             return None
-        target = rows[0][0]
-        pending = [PendingWrite(task_id=r[8], kind=r[9], value=_from_db(r[10])) for r in rows if r[8] is not None]
+        record = _record(thread_id, ns, rows[0][:8])
+        target = record.checkpoint_id
+        pending = [_pending_write(thread_id, target, r[8:11]) for r in rows if r[8] is not None]
         chain: builtins.list[CheckpointRecord] = []
         if target != have:
             chain = yield from self._chain_plan(thread_id, ns, key, target)
-        record = chain[-1] if chain else _record(thread_id, ns, rows[0][:8])
-        return LoadedCheckpoint(record=record, chain=chain, pending=pending)
+        return LoadedCheckpoint(record=chain[-1] if chain else record, chain=chain, pending=pending)
 
     def _chain_plan(
         self, thread_id: str, ns: str, key: int, checkpoint_id: str
@@ -214,7 +208,8 @@ class _Plans:
 
         Fast path: ancestors are older, so read the key range from the newest snapshot at or
         before the target and follow parent links in memory. If that snapshot sits on
-        another branch, walk the parent links in SQL instead.
+        another branch, walk the parent links in SQL instead. Either walk stops on a cycle
+        and fails on a parent that is not stored (``follow_links``).
         """
         rows = yield (
             f"""WITH snap AS (SELECT checkpoint_id, state FROM snapshots
@@ -227,57 +222,58 @@ class _Plans:
             True,
         )
         by_id = {r[0]: r for r in rows}
-        path = []
-        cursor: str | None = checkpoint_id
-        while cursor is not None and cursor in by_id:
-            row = by_id[cursor]
-            path.append(row)
-            if row[8] is not None:  # the snapshot the range started from
-                path.reverse()
-                return [_record(thread_id, ns, r[:8], r[8]) for r in path]
-            cursor = row[1]
+        stops = [i for i, r in by_id.items() if r[8] is not None]  # the snapshot the range started from
+        ids = follow_links(thread_id, checkpoint_id, {i: r[1] for i, r in by_id.items()}, stops, complete=False)
+        if ids is not None:
+            return [_record(thread_id, ns, by_id[i][:8], by_id[i][8]) for i in ids]
+        # UNION (not UNION ALL) adds an id once: parent links that loop end the walk instead of
+        # looping forever; follow_links then names the cycle
         rows = yield (
-            f"""WITH RECURSIVE chain (id, depth, stop) AS (
-                    SELECT %(id)s::text COLLATE "C", 0,
-                           EXISTS (SELECT 1 FROM snapshots s WHERE s.thread = %(key)s AND s.checkpoint_id = %(id)s)
-                    UNION ALL
-                    SELECT c.parent_id, chain.depth + 1,
-                           EXISTS (SELECT 1 FROM snapshots s WHERE s.thread = %(key)s AND s.checkpoint_id = c.parent_id)
+            f"""WITH RECURSIVE chain (id) AS (
+                    SELECT %(id)s::text COLLATE "C"
+                    UNION
+                    SELECT c.parent_id
                     FROM chain JOIN checkpoints c ON c.thread = %(key)s AND c.checkpoint_id = chain.id
-                    WHERE NOT chain.stop AND c.parent_id IS NOT NULL
+                    WHERE c.parent_id IS NOT NULL
+                      AND NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.thread = %(key)s AND s.checkpoint_id = chain.id)
                 )
                 SELECT {_C_COLUMNS}, s.state::text
                 FROM chain
                 JOIN checkpoints c ON c.thread = %(key)s AND c.checkpoint_id = chain.id
-                LEFT JOIN snapshots s ON s.thread = %(key)s AND s.checkpoint_id = chain.id
-                ORDER BY chain.depth DESC""",
+                LEFT JOIN snapshots s ON s.thread = %(key)s AND s.checkpoint_id = chain.id""",
             {"key": key, "id": checkpoint_id},
             True,
         )
-        return [_record(thread_id, ns, r[:8], r[8]) for r in rows]
+        by_id = {r[0]: r for r in rows}
+        stops = [i for i, r in by_id.items() if r[8] is not None]
+        ids = follow_links(thread_id, checkpoint_id, {i: r[1] for i, r in by_id.items()}, set(stops), complete=True)
+        assert ids is not None
+        return [_record(thread_id, ns, by_id[i][:8], by_id[i][8]) for i in ids]
 
-    def _pending_plan(self, key: int, checkpoint_id: str) -> Plan[builtins.list[PendingWrite]]:
+    def _pending_plan(self, thread_id: str, key: int, checkpoint_id: str) -> Plan[builtins.list[PendingWrite]]:
         rows = yield (
             "SELECT task_id, kind, value::text FROM pending_writes WHERE thread = %s AND checkpoint_id = %s"
             " ORDER BY task_id, kind",
             (key, checkpoint_id),
             True,
         )
-        return [PendingWrite(task_id=r[0], kind=r[1], value=_from_db(r[2])) for r in rows]
+        return [_pending_write(thread_id, checkpoint_id, r) for r in rows]
 
     def _pending_of_plan(self, thread_id: str, ns: str, checkpoint_id: str) -> Plan[builtins.list[PendingWrite]]:
         key = yield from self._key_plan(thread_id, ns)
         if key is None:
             return []
-        return (yield from self._pending_plan(key, checkpoint_id))
+        return (yield from self._pending_plan(thread_id, key, checkpoint_id))
 
     def _first_child_plan(self, thread_id: str, ns: str, checkpoint_id: str) -> Plan[CheckpointRecord | None]:
         key = yield from self._key_plan(thread_id, ns)
         if key is None:
             return None
-        rows = yield (  # children are newer: walk the key forward from the parent
+        # children are newer: walk the key forward from the parent. "not another source" rather than
+        # "= 'loop'": a damaged source is read (and refused), not skipped
+        rows = yield (
             f"SELECT {_COLUMNS} FROM checkpoints WHERE thread = %s AND checkpoint_id > %s"
-            " AND parent_id = %s AND source = 'loop' ORDER BY checkpoint_id LIMIT 1",
+            " AND parent_id = %s AND source NOT IN ('input', 'update', 'fork') ORDER BY checkpoint_id LIMIT 1",
             (key, checkpoint_id, checkpoint_id),
             True,
         )
@@ -325,18 +321,23 @@ class _Plans:
                 ([h[2] for h in heads], [h[3] for h in heads]),
                 True,
             )
+            names = {h[2]: h[0] for h in heads}
             for r in rows:
-                pending.setdefault((r[0], r[1]), []).append(PendingWrite(task_id=r[2], kind=r[3], value=_from_db(r[4])))
-        return [
-            ThreadSummary(
-                thread_id=h[0],
-                checkpoint_ns=h[1],
-                checkpoints=int(h[11]),
-                head=_record(h[0], h[1], h[3:11]),
-                pending=pending.get((h[2], h[3]), []),
+                write = _pending_write(names[r[0]], r[1], r[2:5])
+                pending.setdefault((r[0], r[1]), []).append(write)
+        out = []
+        for h in heads:
+            thread_id, ns, count = checked_thread(h[0], h[1], h[11])
+            out.append(
+                ThreadSummary(
+                    thread_id=thread_id,
+                    checkpoint_ns=ns,
+                    checkpoints=count,
+                    head=_record(thread_id, ns, h[3:11]),
+                    pending=pending.get((h[2], h[3]), []),
+                )
             )
-            for h in heads
-        ]
+        return out
 
     # -- writing: each write is one statement, so it commits atomically by itself -------------------
     # A write on a thread this saver holds for a run is *fenced*: it commits only if the run's
@@ -366,10 +367,8 @@ class _Plans:
 
     def _fenced_out(self, thread_id: str, key: int) -> Plan[None]:
         rows = yield "SELECT owner FROM thread_leases WHERE thread = %s", (key,), True
-        holder = rows[0][0] if rows else "nobody now"
-        raise ThreadBusyError(
-            f"thread {thread_id!r} was taken by another run (held by {holder}) while this run was in progress: "
-            "this run's lease connection to PostgreSQL was lost, and this step was not saved"
+        raise lease_lost_error(
+            thread_id, rows[0][0] if rows else None, "this run's lease connection to PostgreSQL was lost"
         )
 
     def _put_plan(
@@ -801,11 +800,18 @@ class PostgresSaver(_Plans, BaseCheckpointSaver):
             if self._pool is not None and not _usable(self._lease_conn):
                 self._drop_lease_connection()  # the connection died, and PostgreSQL freed its locks with it
                 return
-            plan = self._unlock_plan(held[0], owner, last=not self._leases and self._pool is not None)
+            last = not self._leases and self._pool is not None
+            plan = self._unlock_plan(held[0], owner, last=last)
+
+            def unlock(conn: Connection) -> None:
+                try:
+                    _drive(conn, plan)
+                except psycopg.Error:  # the row could not be deleted: still free the lock, which is what excludes
+                    _free_locks_quietly(conn, self._lock_class, held[0], every=last, pooled=self._pool is not None)
+                    raise
+
             # a dead connection took the lock with it: nothing left to release
-            self._on_lease_connection(
-                lambda conn: _drive(conn, plan), f"ending a run on thread {thread_id!r}", retry=False
-            )
+            self._on_lease_connection(unlock, f"ending a run on thread {thread_id!r}", retry=False)
 
     def close(self) -> None:
         """Release the threads this saver holds; close the pool if ``from_conn_string`` opened it."""
@@ -831,6 +837,36 @@ async def _aunlock_quietly(conn: AsyncConnection, lock_class: int, key: int) -> 
     if _usable(conn):
         with contextlib.suppress(psycopg.Error):
             await conn.execute("SELECT pg_advisory_unlock(%s::int4, %s::int4)", (lock_class, _int4(key)))
+
+
+# After a failed release: free a thread's lock (``every``: all of the session's locks) with a
+# statement that writes nothing, so a full disk cannot stop it. If even that fails, end a pooled
+# session: PostgreSQL frees its locks, and runs still in progress on it lock again on a new one
+# (a connection the caller gave us stays theirs to close).
+def _free_locks_quietly(conn: Connection, lock_class: int, key: int, *, every: bool, pooled: bool) -> None:
+    if not _usable(conn):
+        return  # a dead session holds no locks
+    try:
+        if every:
+            conn.execute("SELECT pg_advisory_unlock_all()")
+        else:
+            conn.execute("SELECT pg_advisory_unlock(%s::int4, %s::int4)", (lock_class, _int4(key)))
+    except psycopg.Error:
+        if pooled:
+            conn.close()
+
+
+async def _afree_locks_quietly(conn: AsyncConnection, lock_class: int, key: int, *, every: bool, pooled: bool) -> None:
+    if not _usable(conn):
+        return
+    try:
+        if every:
+            await conn.execute("SELECT pg_advisory_unlock_all()")
+        else:
+            await conn.execute("SELECT pg_advisory_unlock(%s::int4, %s::int4)", (lock_class, _int4(key)))
+    except psycopg.Error:
+        if pooled:
+            await conn.close()
 
 
 class AsyncPostgresSaver(_Plans, BaseCheckpointSaver):
@@ -1165,10 +1201,19 @@ class AsyncPostgresSaver(_Plans, BaseCheckpointSaver):
             if self._pool is not None and not _usable(self._lease_conn):
                 await self._drop_lease_connection()
                 return
-            plan = self._unlock_plan(held[0], owner, last=not self._leases and self._pool is not None)
-            await self._on_lease_connection(
-                lambda conn: _adrive(conn, plan), f"ending a run on thread {thread_id!r}", retry=False
-            )
+            last = not self._leases and self._pool is not None
+            plan = self._unlock_plan(held[0], owner, last=last)
+
+            async def unlock(conn: AsyncConnection) -> None:
+                try:
+                    await _adrive(conn, plan)
+                except psycopg.Error:  # the row could not be deleted: still free the lock, which is what excludes
+                    await _afree_locks_quietly(
+                        conn, self._lock_class, held[0], every=last, pooled=self._pool is not None
+                    )
+                    raise
+
+            await self._on_lease_connection(unlock, f"ending a run on thread {thread_id!r}", retry=False)
 
     async def aclose(self) -> None:
         """Release the threads this saver holds; close the pool if ``from_conn_string`` opened it."""

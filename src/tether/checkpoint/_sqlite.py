@@ -29,9 +29,9 @@ from tether.checkpoint._base import (
     LoadedCheckpoint,
     PendingWrite,
     ThreadSummary,
-    busy_error,
-    owner_is_alive,
 )
+from tether.checkpoint._rows import checked_pending, checked_record, checked_thread, follow_links
+from tether.checkpoint._sqlite_leases import DEFAULT_LEASE_TTL, SqliteLeases, check_lease_ttl
 from tether.checkpoint._sqlite_schema import migrate
 from tether.errors import CheckpointError, TetherError
 
@@ -44,20 +44,8 @@ _C_COLUMNS = ", ".join(f"c.{c.strip()}" for c in _COLUMNS.split(","))
 _PAGE = 200
 
 
-def _record(thread_id: str, ns: str, row: Sequence[Any], snapshot: str | None = None) -> CheckpointRecord:
-    return CheckpointRecord(
-        thread_id=thread_id,
-        checkpoint_ns=ns,
-        checkpoint_id=row[0],
-        parent_id=row[1],
-        step=row[2],
-        source=row[3],
-        created_at=row[4],
-        next=row[5],
-        writes=row[6],
-        metadata=row[7] if row[7] is not None else "{}",
-        snapshot=snapshot,
-    )
+def _record(thread_id: str, ns: str, row: Sequence[Any], snapshot: Any = None) -> CheckpointRecord:
+    return checked_record(thread_id, ns, row, snapshot)  # SQLite columns take any type: check them
 
 
 class SqliteSaver(BaseCheckpointSaver):
@@ -65,12 +53,19 @@ class SqliteSaver(BaseCheckpointSaver):
 
     ``SqliteSaver(conn)`` uses an open connection (it switches it to autocommit, WAL and
     the chosen ``synchronous`` mode); ``SqliteSaver.from_conn_string(path)`` opens one.
-    Safe to share between threads; several processes may use one file.
+    Safe to share between threads; several processes, on one host or several, may use one file.
+
+    ``lease_ttl`` (seconds): how long a run's hold on its thread lasts unless renewed. The saver
+    renews the leases of its runs every ``lease_ttl / 3``; a run whose process died or hung frees
+    its thread for other hosts ``lease_ttl`` after its last renewal (at once on its own host).
     """
 
-    def __init__(self, conn: sqlite3.Connection, *, synchronous: Synchronous = "NORMAL") -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, *, synchronous: Synchronous = "NORMAL", lease_ttl: float = DEFAULT_LEASE_TTL
+    ) -> None:
         if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise CheckpointError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
+        ttl = check_lease_ttl(lease_ttl)
         self.conn = conn
         self.synchronous = synchronous
         self._lock = threading.RLock()
@@ -84,11 +79,14 @@ class SqliteSaver(BaseCheckpointSaver):
             conn.execute(f"PRAGMA synchronous = {synchronous}")
             self.schema_version = migrate(conn)
             self._lease_conn = self._open_lease_connection()
+        guard = self._lock if self._lease_conn is conn else threading.RLock()
+        self._leases = SqliteLeases(self._lease_conn, guard, ttl, self._key)
 
     def _open_lease_connection(self) -> sqlite3.Connection:
-        """Leases say which live process runs a thread; they need no power-loss durability
-        (a holder that died is detected by its pid), so they are written through a second
-        connection with synchronous=OFF and cost no fsync, even when checkpoints use FULL."""
+        """Leases say which live run holds a thread; they need no power-loss durability (after a
+        power loss every holder is gone, and each lease expires by itself), so they are written
+        through a second connection with synchronous=OFF and cost no fsync, even when checkpoints
+        use FULL."""
         row = self.conn.execute("PRAGMA database_list").fetchone()
         path = row[2] if row else ""
         if not path or self.synchronous == "OFF":
@@ -99,7 +97,9 @@ class SqliteSaver(BaseCheckpointSaver):
         return lease
 
     @classmethod
-    def from_conn_string(cls, path: str | Path, *, synchronous: Synchronous = "NORMAL") -> SqliteSaver:
+    def from_conn_string(
+        cls, path: str | Path, *, synchronous: Synchronous = "NORMAL", lease_ttl: float = DEFAULT_LEASE_TTL
+    ) -> SqliteSaver:
         """Open (creating if needed) the database at ``path``; ``":memory:"`` works too.
 
         Usable directly or as a context manager that closes the connection.
@@ -109,7 +109,7 @@ class SqliteSaver(BaseCheckpointSaver):
         except sqlite3.Error as exc:
             raise CheckpointError(f"cannot open SQLite database {str(path)!r}: {exc}") from exc
         try:
-            return cls(conn, synchronous=synchronous)
+            return cls(conn, synchronous=synchronous, lease_ttl=lease_ttl)
         except BaseException:
             conn.close()
             raise
@@ -178,17 +178,22 @@ class SqliteSaver(BaseCheckpointSaver):
                 ).fetchone()
             if row is None:
                 return None
-            target = row[0]
+            record = _record(thread_id, checkpoint_ns, row)
+            target = record.checkpoint_id
             chain = [] if target == have else self._chain(thread_id, checkpoint_ns, key, target)
-            record = chain[-1] if chain else _record(thread_id, checkpoint_ns, row)
-            return LoadedCheckpoint(record=record, chain=chain, pending=self._pending(key, target))
+            return LoadedCheckpoint(
+                record=chain[-1] if chain else record,
+                chain=chain,
+                pending=self._pending(thread_id, key, target),
+            )
 
     def _chain(self, thread_id: str, ns: str, key: int, checkpoint_id: str) -> builtins.list[CheckpointRecord]:
         """From ``checkpoint_id`` back to the nearest snapshot (or the root), oldest first.
 
         Fast path: ancestors are older, so read the key range from the newest snapshot at or
         before the target and follow parent links in memory. If that snapshot sits on
-        another branch, walk the parent links in SQL instead.
+        another branch, walk the parent links in SQL instead. Either walk stops on a cycle
+        and fails on a parent that is not stored (``follow_links``).
         """
         snap = self.conn.execute(
             "SELECT checkpoint_id, state FROM snapshots WHERE thread = ? AND checkpoint_id <= ?"
@@ -201,51 +206,55 @@ class SqliteSaver(BaseCheckpointSaver):
                 (key, snap[0], checkpoint_id),
             ).fetchall()
             by_id = {r[0]: r for r in rows}
-            path = []
-            cursor: str | None = checkpoint_id
-            while cursor is not None and cursor in by_id:
-                path.append(by_id[cursor])
-                if cursor == snap[0]:
-                    path.reverse()
-                    return [_record(thread_id, ns, r, snap[1] if r[0] == snap[0] else None) for r in path]
-                cursor = by_id[cursor][1]
+            parents = {i: r[1] for i, r in by_id.items()}
+            ids = follow_links(thread_id, checkpoint_id, parents, (snap[0],), complete=False)
+            if ids is not None:
+                return [_record(thread_id, ns, by_id[i], snap[1] if i == snap[0] else None) for i in ids]
         return self._chain_by_links(thread_id, ns, key, checkpoint_id)
 
     def _chain_by_links(self, thread_id: str, ns: str, key: int, checkpoint_id: str) -> builtins.list[CheckpointRecord]:
+        # UNION (not UNION ALL) adds an id once: parent links that loop end the walk instead of
+        # looping forever; follow_links then names the cycle
         rows = self.conn.execute(
-            f"""WITH RECURSIVE chain(id, depth, stop) AS (
-                    SELECT ?2, 0, EXISTS (SELECT 1 FROM snapshots s WHERE s.thread = ?1 AND s.checkpoint_id = ?2)
-                    UNION ALL
-                    SELECT c.parent_id, chain.depth + 1,
-                           EXISTS (SELECT 1 FROM snapshots s WHERE s.thread = ?1 AND s.checkpoint_id = c.parent_id)
+            f"""WITH RECURSIVE chain(id) AS (
+                    SELECT ?2
+                    UNION
+                    SELECT c.parent_id
                     FROM chain JOIN checkpoints c ON c.thread = ?1 AND c.checkpoint_id = chain.id
-                    WHERE NOT chain.stop AND c.parent_id IS NOT NULL
+                    WHERE c.parent_id IS NOT NULL
+                      AND NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.thread = ?1 AND s.checkpoint_id = chain.id)
                 )
                 SELECT {_C_COLUMNS}, s.state
                 FROM chain
                 JOIN checkpoints c ON c.thread = ?1 AND c.checkpoint_id = chain.id
-                LEFT JOIN snapshots s ON s.thread = ?1 AND s.checkpoint_id = chain.id
-                ORDER BY chain.depth DESC""",
+                LEFT JOIN snapshots s ON s.thread = ?1 AND s.checkpoint_id = chain.id""",
             (key, checkpoint_id),
         ).fetchall()
-        return [_record(thread_id, ns, r[:8], r[8]) for r in rows]
+        by_id = {r[0]: r for r in rows}
+        stops = {i for i, r in by_id.items() if r[8] is not None}
+        ids = follow_links(thread_id, checkpoint_id, {i: r[1] for i, r in by_id.items()}, stops, complete=True)
+        assert ids is not None
+        return [_record(thread_id, ns, by_id[i][:8], by_id[i][8]) for i in ids]
 
-    def _pending(self, key: int, checkpoint_id: str) -> builtins.list[PendingWrite]:
+    def _pending(self, thread_id: str, key: int, checkpoint_id: str) -> builtins.list[PendingWrite]:
         rows = self.conn.execute(
             "SELECT task_id, kind, value FROM pending_writes WHERE thread = ? AND checkpoint_id = ?"
             " ORDER BY task_id, kind",
             (key, checkpoint_id),
         ).fetchall()
-        return [PendingWrite(task_id=r[0], kind=r[1], value=r[2]) for r in rows]
+        return [checked_pending(thread_id, checkpoint_id, r) for r in rows]
 
     def first_child(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> CheckpointRecord | None:
         with self._lock, self._translate(f"reading thread {thread_id!r}"):
             key = self._key(thread_id, checkpoint_ns)
             if key is None:
                 return None
-            row = self.conn.execute(  # children are newer: walk the key forward from the parent
+            # children are newer: walk the key forward from the parent. "not another source" rather
+            # than "= 'loop'": a damaged source is read (and refused), not skipped
+            row = self.conn.execute(
                 f"SELECT {_COLUMNS} FROM checkpoints WHERE thread = ? AND checkpoint_id > ?"
-                " AND parent_id = ? AND source = 'loop' ORDER BY checkpoint_id LIMIT 1",
+                " AND parent_id = ? AND source NOT IN ('input', 'update', 'fork')"
+                " ORDER BY checkpoint_id LIMIT 1",
                 (key, checkpoint_id, checkpoint_id),
             ).fetchone()
         return _record(thread_id, checkpoint_ns, row) if row else None
@@ -253,7 +262,7 @@ class SqliteSaver(BaseCheckpointSaver):
     def pending(self, thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> builtins.list[PendingWrite]:
         with self._lock, self._translate(f"reading pending writes of thread {thread_id!r}"):
             key = self._key(thread_id, checkpoint_ns)
-            return [] if key is None else self._pending(key, checkpoint_id)
+            return [] if key is None else self._pending(thread_id, key, checkpoint_id)
 
     def list(self, thread_id: str, checkpoint_ns: str = "", *, before: str | None = None) -> Iterator[CheckpointRecord]:
         with self._lock, self._translate(f"listing thread {thread_id!r}"):
@@ -283,16 +292,20 @@ class SqliteSaver(BaseCheckpointSaver):
                      AND c.checkpoint_id = (SELECT MAX(checkpoint_id) FROM checkpoints m WHERE m.thread = t.id)
                     ORDER BY c.checkpoint_id DESC"""
             ).fetchall()
-            return [
-                ThreadSummary(
-                    thread_id=row[0],
-                    checkpoint_ns=row[1],
-                    checkpoints=row[11],
-                    head=_record(row[0], row[1], row[3:11]),
-                    pending=self._pending(row[2], row[3]),
+            out = []
+            for row in heads:
+                thread_id, ns, count = checked_thread(row[0], row[1], row[11])
+                head = _record(thread_id, ns, row[3:11])
+                out.append(
+                    ThreadSummary(
+                        thread_id=thread_id,
+                        checkpoint_ns=ns,
+                        checkpoints=count,
+                        head=head,
+                        pending=self._pending(thread_id, row[2], head.checkpoint_id),
+                    )
                 )
-                for row in heads
-            ]
+            return out
 
     # -- writing --------------------------------------------------------------------
     def put(self, record: CheckpointRecord) -> None:
@@ -309,10 +322,20 @@ class SqliteSaver(BaseCheckpointSaver):
         """One checkpoint row, its snapshot, and the parent's now-consumed pending writes."""
         key = self._key(r.thread_id, r.checkpoint_ns, create=True)
         metadata = None if r.metadata == "{}" else r.metadata
-        conn.execute(
-            f"INSERT INTO checkpoints (thread, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (key, r.checkpoint_id, r.parent_id, r.step, r.source, r.created_at, r.next, r.writes, metadata),
-        )
+        row = (key, r.checkpoint_id, r.parent_id, r.step, r.source, r.created_at, r.next, r.writes, metadata)
+        held = self._leases.holder_of(r.thread_id, r.checkpoint_ns)
+        if held is None:
+            conn.execute(f"INSERT INTO checkpoints (thread, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+        else:  # fenced (see _sqlite_leases): the key comes from the lease row naming this run, or is NULL
+            try:
+                conn.execute(
+                    f"INSERT INTO checkpoints (thread, {_COLUMNS}) VALUES"
+                    " ((SELECT thread FROM thread_leases WHERE thread = ? AND owner = ?), ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*held, *row[1:]),
+                )
+            except sqlite3.IntegrityError:  # NOT NULL refused the key, or another constraint failed
+                self._leases.check_held(conn, r.thread_id, r.checkpoint_ns)
+                raise
         if r.snapshot is not None:
             conn.execute(
                 "INSERT INTO snapshots (thread, checkpoint_id, state) VALUES (?, ?, ?)",
@@ -329,6 +352,7 @@ class SqliteSaver(BaseCheckpointSaver):
         self, thread_id: str, checkpoint_ns: str, checkpoint_id: str, writes: Sequence[PendingWrite]
     ) -> None:
         with self._transaction(f"saving pending writes of thread {thread_id!r}") as conn:
+            self._leases.check_held(conn, thread_id, checkpoint_ns)  # fenced: see _sqlite_leases
             key = self._key(thread_id, checkpoint_ns, create=True)
             conn.executemany(
                 "INSERT OR REPLACE INTO pending_writes (thread, checkpoint_id, task_id, kind, value)"
@@ -343,24 +367,19 @@ class SqliteSaver(BaseCheckpointSaver):
                 for table in ("checkpoints", "snapshots", "pending_writes", "thread_leases"):
                     conn.execute(f"DELETE FROM {table} WHERE thread = ?", (key,))
 
+    # -- one run per thread: leases with an expiry and a heartbeat (_sqlite_leases) -------------
+    @property
+    def lease_ttl(self) -> float:
+        return self._leases.ttl
+
     def acquire(self, thread_id: str, checkpoint_ns: str, owner: str) -> None:
-        with self._transaction(f"starting a run on thread {thread_id!r}", self._lease_conn) as conn:
-            key = self._key(thread_id, checkpoint_ns, create=True, conn=conn)
-            row = conn.execute("SELECT owner FROM thread_leases WHERE thread = ?", (key,)).fetchone()
-            if row is not None and row[0] != owner and owner_is_alive(row[0]):
-                raise busy_error(thread_id, row[0])
-            conn.execute(
-                "INSERT OR REPLACE INTO thread_leases (thread, owner, acquired_at) VALUES (?, ?, ?)",
-                (key, owner, datetime.now(UTC).isoformat(timespec="milliseconds")),
-            )
+        self._leases.acquire(thread_id, checkpoint_ns, owner)
 
     def release(self, thread_id: str, checkpoint_ns: str, owner: str) -> None:
-        with self._transaction(f"ending a run on thread {thread_id!r}", self._lease_conn) as conn:
-            key = self._key(thread_id, checkpoint_ns, conn=conn)
-            if key is not None:
-                conn.execute("DELETE FROM thread_leases WHERE thread = ? AND owner = ?", (key, owner))
+        self._leases.release(thread_id, checkpoint_ns, owner)
 
     def close(self) -> None:
+        self._leases.close()
         with self._lock:
             if self._lease_conn is not self.conn:
                 self._lease_conn.close()

@@ -74,6 +74,16 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                                   AND r.kind = 'result')""",
         ],
     ),
+    (
+        2,
+        "thread leases expire unless renewed (expires_at), so a run on another host cannot hold a thread forever",
+        [
+            # Unix seconds after which any process may take the thread over; the holder renews it.
+            "ALTER TABLE thread_leases ADD COLUMN expires_at REAL NOT NULL DEFAULT 0",
+            # leases taken before this version were never renewed: they expire 30 s after they were taken
+            "UPDATE thread_leases SET expires_at = (julianday(acquired_at) - 2440587.5) * 86400.0 + 30.0",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -11,15 +11,21 @@ from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, 
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
-from tether.checkpoint import _serde as serde
-from tether.checkpoint._base import BaseCheckpointSaver, run_owner
-from tether.errors import CheckpointNotFoundError, ConfigError, InvalidUpdateError
+from tether.checkpoint._base import BaseCheckpointSaver, arelease_after_run, release_after_run, run_owner
+from tether.errors import CheckpointNotFoundError, ConfigError, CorruptCheckpointError, InvalidUpdateError
 from tether.graph._algo import Join, Task, TaskResult, Topology, apply_order, apply_step, plan_next, tasks_from_specs
 from tether.graph._drawing import DrawableGraph
 from tether.graph._live import SUBGRAPH, LiveStream, SubChunk, SubStream
 from tether.graph._loop import INTERRUPT, Call, Emit, Execute, Head, RunLoop, build_record
 from tether.graph._runner import arun_task, current_scope, route_update, run_task
-from tether.graph._state import DecodedCheckpoint, SnapshotPolicy, decode_record, rebuild, reducer_name
+from tether.graph._state import (
+    DecodedCheckpoint,
+    SnapshotPolicy,
+    decode_pending,
+    decode_record,
+    rebuild,
+    reducer_name,
+)
 from tether.types import (
     END,
     START,
@@ -143,7 +149,8 @@ class CompiledStateGraph:
         record = decoded.record
         writes: dict[str, Any] | None
         if record.source == "input":
-            writes = {START: decoded.next[0]["arg"] if decoded.next else None}
+            first = decoded.next[0] if decoded.next else None
+            writes = {START: first.get("arg") if isinstance(first, dict) else None}
         elif decoded.writes:
             writes = {}
             for entry in decoded.writes:
@@ -413,8 +420,8 @@ class CompiledStateGraph:
         finally:
             if pool is not None:
                 pool.shutdown(wait=False)
-            if saver is not None:
-                saver.release(loop.thread_id, loop.ns, owner)  # type: ignore[arg-type]
+            if saver is not None:  # never raises: the steps are committed, and the lease expires anyway
+                release_after_run(saver, loop.thread_id, loop.ns, owner)  # type: ignore[arg-type]
 
     def _execute(
         self, ex: Execute, loop: RunLoop, pool: ThreadPoolExecutor | None
@@ -471,8 +478,8 @@ class CompiledStateGraph:
                 await getattr(saver, "a" + call.method)(*call.args, **call.kwargs)
             raise
         finally:
-            if saver is not None:
-                await saver.arelease(loop.thread_id, loop.ns, owner)  # type: ignore[arg-type]
+            if saver is not None:  # never raises: the steps are committed, and the lease expires anyway
+                await arelease_after_run(saver, loop.thread_id, loop.ns, owner)  # type: ignore[arg-type]
 
     async def _aexecute(self, ex: Execute, loop: RunLoop, results: list[TaskResult]) -> AsyncIterator[Any]:
         """Async twin of ``_execute``: fills ``results``, yields live chunks meanwhile."""
@@ -585,7 +592,7 @@ class CompiledStateGraph:
         tasks = tasks_from_specs(record.checkpoint_id, decoded.next)
         by_task: dict[str, dict[str, Any]] = {}
         for pw in pending:
-            by_task.setdefault(pw.task_id, {})[pw.kind] = serde.loads(pw.value)
+            by_task.setdefault(pw.task_id, {})[pw.kind] = decode_pending(record.thread_id, record.checkpoint_id, pw)
         done_results: list[TaskResult] = []
         child_results: dict[int, dict[str, Any]] = {}
         if child is not None:
@@ -620,9 +627,17 @@ class CompiledStateGraph:
                 )
             )
         if done_results:  # show finished siblings' work, as the run would see it
-            values = apply_step(
-                self.topology, values, (), [(r.task.node, r.writes) for r in apply_order(done_results)], check=False
-            )
+            try:
+                values = apply_step(
+                    self.topology, values, (), [(r.task.node, r.writes) for r in apply_order(done_results)], check=False
+                )
+            except Exception as exc:  # the run applies the same writes with check=True: they did apply then
+                raise CorruptCheckpointError(
+                    f"holds a task result that cannot be applied to the state ({type(exc).__name__}: {exc})",
+                    thread_id=record.thread_id,
+                    checkpoint_id=record.checkpoint_id,
+                    column="pending_writes.value",
+                ) from exc
         done_ids = {r.task.id for r in done_results}
         return StateSnapshot(
             values=self.stream_values(values),
@@ -741,7 +756,7 @@ class CompiledStateGraph:
             saver.put(record)
             return self._config(config, record.checkpoint_id)
         finally:
-            saver.release(thread_id, ns, owner)
+            release_after_run(saver, thread_id, ns, owner)
 
     async def aupdate_state(
         self, config: RunnableConfig, values: Any, as_node: str | None = None, task_id: str | None = None

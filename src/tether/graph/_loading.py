@@ -17,7 +17,11 @@ __all__ = ["compile_for", "import_graph"]
 
 def import_graph(spec: str) -> StateGraph | CompiledStateGraph:
     """Import ``module:attr`` (dots allowed in ``attr``): a ``StateGraph``, a compiled graph, or a
-    function of no arguments returning either. The current directory is importable, as with ``python -m``."""
+    function of no arguments returning either. The current directory is importable, as with ``python -m``.
+
+    Only for a spec the operator gives (``--graph``, ``TETHER_GRAPH``): never for a name read from
+    a database or a request, which would let whoever wrote it choose the code that runs.
+    """
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise ConfigError(f"a graph is given as module:attribute (myapp.graphs:support), got {spec!r}")

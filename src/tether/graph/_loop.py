@@ -37,7 +37,15 @@ from tether.graph._algo import (
 )
 from tether.graph._live import LiveStream, StepEnv, SubStream
 from tether.graph._runner import update_pairs
-from tether.graph._state import INPUT_NODE, DecodedCheckpoint, SnapshotPolicy, pull_nodes, rebuild
+from tether.graph._state import (
+    INPUT_NODE,
+    DecodedCheckpoint,
+    SnapshotPolicy,
+    check_next_nodes,
+    decode_pending,
+    pull_nodes,
+    rebuild,
+)
 from tether.messages import BaseMessage, add_messages, convert_to_messages
 from tether.types import START, Command, Interrupt, Runtime, Send
 
@@ -375,6 +383,7 @@ class RunLoop:
             return Head(decoded, dict(values), policy.copy(), loaded.pending)
         states, policy = rebuild(self.graph.topology, loaded.chain, initial)
         decoded, values = states[-1]
+        check_next_nodes(decoded, self.graph.builder.nodes)  # stored task names pick the code that runs
         return Head(decoded, values, policy, loaded.pending)
 
     def _pending_state(
@@ -394,14 +403,15 @@ class RunLoop:
             if task is None:
                 continue
             if pw.kind == "result":
-                cached[task.id] = TaskResult.from_pending(task, serde.loads(pw.value))
+                cached[task.id] = TaskResult.from_pending(task, decode_pending(self.thread_id, head.id, pw))
             elif pw.kind == "interrupt":
-                waiting[task.id] = tuple(Interrupt(value=i["value"], id=i["id"]) for i in serde.loads(pw.value))
+                asked = decode_pending(self.thread_id, head.id, pw)
+                waiting[task.id] = tuple(Interrupt(value=i["value"], id=i["id"]) for i in asked)
             elif pw.kind == "resume":
-                resume[task.id] = serde.loads(pw.value)
+                resume[task.id] = decode_pending(self.thread_id, head.id, pw)
         for pw in head.pending:
             if pw.kind == "input":
-                recorded = serde.loads(pw.value)
+                recorded = decode_pending(self.thread_id, head.id, pw)
                 self.pre = [(k, v) for k, v in recorded["writes"]]
                 self.input_goto = recorded["goto"]
         for tid in cached:

@@ -1,7 +1,7 @@
 """Reading a thread without its graph: what the ``tether`` command line uses.
 
-Every thread's first checkpoint carries a snapshot naming the reducer of each key, so
-the state at any checkpoint can be rebuilt from the log with the standard reducers.
+Every snapshot names the reducer of each key (a thread's first checkpoint always carries
+one), so the state at any checkpoint can be rebuilt from the log with the standard reducers.
 A key whose reducer is custom needs the graph itself (``--graph module:attr``).
 """
 
@@ -12,12 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tether.checkpoint import _serde as serde
 from tether.checkpoint._base import BaseCheckpointSaver, CheckpointRecord, PendingWrite
 from tether.errors import CheckpointNotFoundError
 from tether.graph._algo import Topology, tasks_from_specs
 from tether.graph._schema import Channel
-from tether.graph._state import DecodedCheckpoint, rebuild
+from tether.graph._state import DecodedCheckpoint, decode_pending, decode_record, decode_snapshot, rebuild
 from tether.messages import add_messages
 
 __all__ = ["KNOWN_REDUCERS", "ThreadState", "read_state"]
@@ -53,21 +52,8 @@ class ThreadState:
         out: list[dict[str, Any]] = []
         for p in self.pending:
             if p.kind == "interrupt":
-                out += serde.loads(p.value)
+                out += decode_pending(self.record.thread_id, self.record.checkpoint_id, p)
         return out
-
-
-def _reducers_of(saver: BaseCheckpointSaver, thread_id: str, ns: str) -> dict[str, str]:
-    root: CheckpointRecord | None = None
-    for record in saver.list(thread_id, ns):
-        root = record
-    if root is None:
-        return {}
-    loaded = saver.get(thread_id, ns, root.checkpoint_id)
-    if loaded is None or loaded.record.snapshot is None:
-        return {}
-    names: dict[str, str] = serde.loads(loaded.record.snapshot).get("reducers", {})
-    return names
 
 
 def read_state(
@@ -78,14 +64,15 @@ def read_state(
     if loaded is None:
         what = f"checkpoint {checkpoint_id!r}" if checkpoint_id else "checkpoints"
         raise CheckpointNotFoundError(f"thread {thread_id!r} has no {what}")
-    names = _reducers_of(saver, thread_id, checkpoint_ns)
+    first = loaded.chain[0] if loaded.chain else None
+    # the snapshot a chain starts from names the reducers (rebuild refuses a chain without one)
+    snapshot = decode_snapshot(first) if first is not None and first.snapshot is not None else {}
+    names: dict[str, str] = snapshot.get("reducers", {})
     channels: dict[str, Channel] = {}
     unknown: dict[str, str] = {}
-    keys: set[str] = set(names)
-    for record in loaded.chain:
-        if record.snapshot is not None:
-            keys |= set(serde.loads(record.snapshot)["values"])
-        for entry in serde.loads(record.writes):
+    keys: set[str] = set(names) | set(snapshot.get("values", {}))
+    for record in loaded.chain[1:]:
+        for entry in decode_record(record).writes:
             keys |= {k for k, _ in entry.get("writes", ())}
     for key in keys:
         name = names.get(key)

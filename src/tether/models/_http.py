@@ -1,9 +1,12 @@
-"""What the HTTP chat clients share: one place for timeouts, retries and error mapping.
+"""What the HTTP chat clients share: one place for timeouts, retries, bounds and error mapping.
 
 ``HTTPTransport`` posts JSON and streams lines back, retrying what may go away on its own
 (429, 408, 5xx answers, dropped connections, timeouts) with exponential backoff and jitter,
-honouring ``Retry-After``. Everything else becomes a ``ChatModelError`` subclass that says
-what went wrong and what to do, so callers never see a bare ``httpx`` exception.
+honouring ``Retry-After``. Every call is held to bounds (``_limits``): the answer's size, the
+length of one stream line, and the whole call's time, each checked while reading, never
+after. Everything else becomes one of the ``ChatModelError`` subclasses drawn in
+``_http_errors``, which say what went wrong and what to do, so callers never see a bare
+``httpx`` exception.
 """
 
 from __future__ import annotations
@@ -22,7 +25,31 @@ import httpx
 
 from tether.messages import AIMessage, AIMessageChunk, BaseMessage, MessageLike, convert_to_messages
 from tether.messages._chunk import as_chunk
-from tether.models._base import BaseChatModel, ChatModelError, ModelCallOptions
+from tether.models._base import BaseChatModel, ModelCallOptions
+from tether.models._body import ACCEPT_ENCODING, BoundedBody, ErrorBody
+from tether.models._http_errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    DeadlineExceededError,
+    MalformedResponseError,
+    ModelNotFoundError,
+    RateLimitError,
+    ResponseTooLargeError,
+    ServerError,
+    StreamLineTooLongError,
+)
+from tether.models._limits import (
+    DEFAULT_MAX_LINE_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    Deadline,
+    DeadlineOption,
+    apply_deadlines,
+    byte_limit,
+    resolve_deadline,
+)
 
 __all__ = [
     "APIConnectionError",
@@ -30,13 +57,16 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "DeadlineExceededError",
     "HTTPChatModel",
     "HTTPTransport",
     "MalformedResponseError",
     "ModelNotFoundError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "SSEDecoder",
     "ServerError",
+    "StreamLineTooLongError",
     "iter_sse_data",
     "retry_delay",
 ]
@@ -46,63 +76,6 @@ BACKOFF_MAX_S = 20.0
 # a server asking for a longer pause than this is better reported than waited for
 RETRY_AFTER_MAX_S = 60.0
 USER_AGENT = "tether/0.1"
-
-
-# -- errors ----------------------------------------------------------------------------
-class APIError(ChatModelError):
-    """A model server answered with an error, or could not be reached.
-
-    ``response`` is the ``httpx.Response`` when there was one: ``RetryPolicy``'s default rule
-    reads its ``status_code``, so a graph retries a node after a 5xx but not after a 401.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        url: str | None = None,
-        status_code: int | None = None,
-        attempts: int = 1,
-        response: httpx.Response | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.url = url
-        self.status_code = status_code
-        self.attempts = attempts
-        self.response = response
-
-
-class AuthenticationError(APIError):
-    """401/403: the API key is missing, wrong, or not allowed to use this model."""
-
-
-class ModelNotFoundError(APIError):
-    """404: the server does not know the model (or the base URL points at the wrong path)."""
-
-
-class RateLimitError(APIError):
-    """429 after every retry, or a quota that retrying cannot fix."""
-
-
-class ServerError(APIError):
-    """5xx after every retry, or an error the server reported in the middle of a stream."""
-
-
-class BadRequestError(APIError):
-    """Another 4xx: the server refused the request as written (bad parameter, tools unsupported…)."""
-
-
-class APIConnectionError(APIError, ConnectionError):
-    """The server could not be reached, or dropped the connection (a ``ConnectionError``, so
-    ``RetryPolicy`` retries it by default)."""
-
-
-class APITimeoutError(APIConnectionError, TimeoutError):
-    """The server took longer than ``timeout`` seconds to connect, answer or send the next chunk."""
-
-
-class MalformedResponseError(APIError):
-    """The server answered 200 but not with what its protocol promises; says what was missing."""
 
 
 # -- retry timing ----------------------------------------------------------------------
@@ -152,11 +125,17 @@ def _retryable_transport(exc: httpx.TransportError) -> bool:
 
 # -- the transport ---------------------------------------------------------------------
 class HTTPTransport:
-    """JSON over HTTP to one server, with retries and errors that name the model and the fix.
+    """JSON over HTTP to one server, with retries, bounds, and errors that name the model and the fix.
 
     The sync ``httpx.Client`` is made on first use and kept (connection reuse matters for TLS);
     async calls open an ``AsyncClient`` per call because one is tied to the event loop that
     made it, and graphs may run each call on a fresh loop.
+
+    Every call is held to ``max_response_bytes`` (the whole body, a stream's too),
+    ``max_line_bytes`` (one stream line) and ``deadline`` (seconds for the whole call: every
+    attempt, the waits between them and, for a stream, its last chunk). Passing one is an
+    error that names it (``ResponseTooLargeError``, ``StreamLineTooLongError``,
+    ``DeadlineExceededError``) and is not retried.
     """
 
     def __init__(
@@ -168,6 +147,9 @@ class HTTPTransport:
         headers: Mapping[str, str] | None = None,
         timeout: float | None = 60.0,
         max_retries: int = 3,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        deadline: DeadlineOption = "auto",
         auth_hint: str = "",
         not_found_hint: str = "",
     ) -> None:
@@ -176,9 +158,17 @@ class HTTPTransport:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.provider = provider
-        self.headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})}
+        self.headers = {
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+            "Accept-Encoding": ACCEPT_ENCODING,
+            **(headers or {}),
+        }
         self.timeout = timeout
         self.max_retries = max_retries
+        self.max_response_bytes = byte_limit("max_response_bytes", max_response_bytes)
+        self.max_line_bytes = byte_limit("max_line_bytes", max_line_bytes)
+        self.deadline = resolve_deadline(deadline, timeout)
         self.auth_hint = auth_hint
         self.not_found_hint = not_found_hint
         self._client: httpx.Client | None = None
@@ -187,49 +177,84 @@ class HTTPTransport:
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
 
+    def _request(self, client: httpx.Client | httpx.AsyncClient, url: str, body: Any, clock: Deadline) -> httpx.Request:
+        return client.build_request("POST", url, json=body, timeout=clock.clamp(self.timeout))
+
     # sync -----------------------------------------------------------------------------
     def post(self, path: str, body: Mapping[str, Any]) -> Any:
         """The JSON the server answered ``body`` with."""
-        response = self._send(self._sync_client(), path, body, stream=False)
-        return self.parse_json(response.content, response)
+        clock = Deadline(self.deadline)
+        response, reader = self._send(self._sync_client(), self.url(path), body, clock, stream=False)
+        return self.parse_json(reader.content, response)
 
     def stream_lines(self, path: str, body: Mapping[str, Any]) -> Generator[str, None, None]:
         """The lines of a streamed answer; retries happen only before the first byte arrives."""
         url = self.url(path)
-        response = self._send(self._sync_client(), path, body, stream=True)
+        clock = Deadline(self.deadline)
+        response, reader = self._send(self._sync_client(), url, body, clock, stream=True)
         try:
-            yield from response.iter_lines()
-        except httpx.TransportError as exc:
-            raise self._transport_error(exc, url, attempt=1, mid_stream=True) from exc
+            chunks = response.iter_raw()
+            while True:
+                try:
+                    with clock.applied():  # not across the yield: the consumer runs there
+                        chunk = next(chunks, None)
+                except httpx.TransportError as exc:
+                    raise self._transport_error(exc, url, 1, clock, mid_stream=True) from exc
+                if chunk is None:
+                    break
+                yield from reader.lines(chunk)
+            yield from reader.end()
         finally:
             response.close()
 
-    def _send(self, client: httpx.Client, path: str, body: Mapping[str, Any], *, stream: bool) -> httpx.Response:
-        url = self.url(path)
+    def _send(
+        self, client: httpx.Client, url: str, body: Mapping[str, Any], clock: Deadline, *, stream: bool
+    ) -> tuple[httpx.Response, BoundedBody]:
+        """A 2xx answer, after retries; unless ``stream``, with its body read (and closed)."""
         attempt = 0
         while True:
             attempt += 1
+            response = None
+            keep_open = False
             try:
-                response = client.send(client.build_request("POST", url, json=body), stream=stream)
-                if response.is_success:
-                    return response
-                response.read()  # the error body, also when the request asked for a stream
-                response.close()
+                with clock.applied():
+                    response = client.send(self._request(client, url, body, clock), stream=True)
+                    if response.is_success:
+                        reader = BoundedBody(self, response, url, clock)
+                        if stream:
+                            keep_open = True
+                        else:  # read here, so that a connection lost mid-body is retried
+                            for chunk in response.iter_raw():
+                                reader.keep(chunk)
+                        return response, reader
+                    failed = self._read_error(response)
             except httpx.TransportError as exc:
-                error: APIError = self._transport_error(exc, url, attempt)
-                if not _retryable_transport(exc) or attempt > self.max_retries:
+                error, delay = self._transport_failure(exc, url, attempt, clock)
+                if delay is None:
                     raise error from exc
-                time.sleep(retry_delay(attempt))
+                time.sleep(delay)
                 continue
-            error, delay = self._status_error(response, url, attempt)
+            finally:
+                if response is not None and not keep_open:
+                    response.close()
+            error, delay = self._status_error(failed, url, attempt, clock)
             if delay is None:
                 raise error
             time.sleep(delay)
+
+    def _read_error(self, response: httpx.Response) -> httpx.Response:
+        body = ErrorBody(response, self.max_response_bytes)
+        if body.wanted:
+            for chunk in response.iter_raw():
+                if not body.keep(chunk):
+                    break
+        return body.finished()
 
     def _sync_client(self) -> httpx.Client:
         with self._lock:
             if self._client is None or self._client.is_closed:
                 self._client = httpx.Client(timeout=self.timeout, headers=self.headers)
+                apply_deadlines(self._client)
             return self._client
 
     def close(self) -> None:
@@ -245,53 +270,93 @@ class HTTPTransport:
         self.close()
 
     # async ----------------------------------------------------------------------------
+    # The deadline is an asyncio.timeout around each await that reads or writes; one around
+    # the whole stream would fire while the consumer runs between chunks, and cancel it.
+    def _async_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=self.timeout, headers=self.headers)
+
     async def apost(self, path: str, body: Mapping[str, Any]) -> Any:
-        async with httpx.AsyncClient(timeout=self.timeout, headers=self.headers) as client:
-            response = await self._asend(client, path, body, stream=False)
-            return self.parse_json(response.content, response)
+        clock = Deadline(self.deadline)
+        async with self._async_client() as client:
+            response, reader = await self._asend(client, self.url(path), body, clock, stream=False)
+            return self.parse_json(reader.content, response)
 
     async def astream_lines(self, path: str, body: Mapping[str, Any]) -> AsyncGenerator[str, None]:
         url = self.url(path)
-        async with httpx.AsyncClient(timeout=self.timeout, headers=self.headers) as client:
-            response = await self._asend(client, path, body, stream=True)
+        clock = Deadline(self.deadline)
+        async with self._async_client() as client:
+            response, reader = await self._asend(client, url, body, clock, stream=True)
             try:
-                async for line in response.aiter_lines():
+                chunks = response.aiter_raw()
+                while True:
+                    try:
+                        async with asyncio.timeout(clock.left()):
+                            chunk = await anext(chunks, None)
+                    except httpx.TransportError as exc:
+                        raise self._transport_error(exc, url, 1, clock, mid_stream=True) from exc
+                    except TimeoutError as exc:
+                        raise self.deadline_error(url, 1, mid_stream=True) from exc
+                    if chunk is None:
+                        break
+                    for line in reader.lines(chunk):
+                        yield line
+                for line in reader.end():
                     yield line
-            except httpx.TransportError as exc:
-                raise self._transport_error(exc, url, attempt=1, mid_stream=True) from exc
             finally:
                 await response.aclose()
 
     async def _asend(
-        self, client: httpx.AsyncClient, path: str, body: Mapping[str, Any], *, stream: bool
-    ) -> httpx.Response:
-        url = self.url(path)
+        self, client: httpx.AsyncClient, url: str, body: Mapping[str, Any], clock: Deadline, *, stream: bool
+    ) -> tuple[httpx.Response, BoundedBody]:
         attempt = 0
         while True:
             attempt += 1
+            response = None
+            keep_open = False
             try:
-                response = await client.send(client.build_request("POST", url, json=body), stream=stream)
-                if response.is_success:
-                    return response
-                await response.aread()
-                await response.aclose()
+                async with asyncio.timeout(clock.left()):
+                    response = await client.send(self._request(client, url, body, clock), stream=True)
+                    if response.is_success:
+                        reader = BoundedBody(self, response, url, clock)
+                        if stream:
+                            keep_open = True
+                        else:
+                            async for chunk in response.aiter_raw():
+                                reader.keep(chunk)
+                        return response, reader
+                    failed = await self._aread_error(response)
             except httpx.TransportError as exc:
-                error: APIError = self._transport_error(exc, url, attempt)
-                if not _retryable_transport(exc) or attempt > self.max_retries:
+                error, delay = self._transport_failure(exc, url, attempt, clock)
+                if delay is None:
                     raise error from exc
-                await asyncio.sleep(retry_delay(attempt))
+                await asyncio.sleep(delay)
                 continue
-            error, delay = self._status_error(response, url, attempt)
+            except TimeoutError as exc:
+                if isinstance(exc, APIError):  # the reader's own DeadlineExceededError
+                    raise
+                raise self.deadline_error(url, attempt) from exc
+            finally:
+                if response is not None and not keep_open:
+                    await response.aclose()
+            error, delay = self._status_error(failed, url, attempt, clock)
             if delay is None:
                 raise error
             await asyncio.sleep(delay)
 
+    async def _aread_error(self, response: httpx.Response) -> httpx.Response:
+        body = ErrorBody(response, self.max_response_bytes)
+        if body.wanted:
+            async for chunk in response.aiter_raw():
+                if not body.keep(chunk):
+                    break
+        return body.finished()
+
     # errors ---------------------------------------------------------------------------
-    def parse_json(self, content: bytes | str, response: httpx.Response | None = None) -> Any:
+    def parse_json(self, content: bytes | bytearray | str, response: httpx.Response | None = None) -> Any:
         try:
             return json.loads(content)
         except json.JSONDecodeError as exc:
-            text = content.decode(errors="replace") if isinstance(content, bytes) else content
+            text = content if isinstance(content, str) else content[:1000].decode(errors="replace")
             raise MalformedResponseError(
                 f"{self.provider} at {self.base_url} answered with something that is not JSON ({exc}); "
                 f"it began {text[:200]!r}",
@@ -308,17 +373,56 @@ class HTTPTransport:
             url=self.base_url,
         )
 
-    def _attempts(self, attempt: int) -> str:
+    def _attempts(self, attempt: int, *, out_of_time: bool = False) -> str:
+        if out_of_time:
+            tries = f"{attempt} attempts" if attempt > 1 else "1 attempt"
+            return f" (gave up after {tries}: waiting to retry would pass the call's deadline of {self.deadline:g}s)"
         return f" (gave up after {attempt} attempts)" if attempt > 1 else ""
 
+    def deadline_error(self, url: str, attempt: int, *, mid_stream: bool = False) -> DeadlineExceededError:
+        deadline = self.deadline if self.deadline is not None else 0.0
+        where = " (its answer was still arriving)" if mid_stream else ""
+        return DeadlineExceededError(
+            f"{self.provider} at {url} did not finish answering within the call's deadline of {deadline:g}s"
+            f"{where}{self._attempts(attempt)}; the deadline covers the whole call, retries and streaming "
+            "included: pass a larger deadline= (or deadline=None for no limit) if answers this slow are expected, "
+            "or check the server",
+            url=url,
+            attempts=attempt,
+            deadline=deadline,
+        )
+
+    def _transport_failure(
+        self, exc: httpx.TransportError, url: str, attempt: int, clock: Deadline
+    ) -> tuple[APIError, float | None]:
+        """The error for an attempt that failed on the way, and how long to wait before trying
+        again (None: don't)."""
+        retry = _retryable_transport(exc) and attempt <= self.max_retries
+        delay = retry_delay(attempt) if retry else None
+        out_of_time = delay is not None and not clock.allows(delay)
+        error = self._transport_error(exc, url, attempt, clock, out_of_time=out_of_time)
+        if isinstance(error, DeadlineExceededError) or out_of_time:
+            return error, None
+        return error, delay
+
     def _transport_error(
-        self, exc: httpx.TransportError, url: str, attempt: int, *, mid_stream: bool = False
+        self,
+        exc: httpx.TransportError,
+        url: str,
+        attempt: int,
+        clock: Deadline | None = None,
+        *,
+        mid_stream: bool = False,
+        out_of_time: bool = False,
     ) -> APIConnectionError:
         where = " in the middle of the stream" if mid_stream else ""
         if isinstance(exc, httpx.TimeoutException):
+            if clock is not None and clock.expired():  # the deadline, not the timeout, cut it short
+                return self.deadline_error(url, attempt, mid_stream=mid_stream)
             return APITimeoutError(
                 f"{self.provider} at {url} did not answer within {self.timeout}s{where} "
-                f"({type(exc).__name__}){self._attempts(attempt)}; pass a larger timeout= or check the server",
+                f"({type(exc).__name__}){self._attempts(attempt, out_of_time=out_of_time)}; "
+                "pass a larger timeout= or check the server",
                 url=url,
                 attempts=attempt,
             )
@@ -336,18 +440,22 @@ class HTTPTransport:
             )
         return APIConnectionError(
             f"cannot reach {self.provider} at {url}: {exc or type(exc).__name__}"
-            f"{self._attempts(attempt)}; is the server running and is base_url right?",
+            f"{self._attempts(attempt, out_of_time=out_of_time)}; is the server running and is base_url right?",
             url=url,
             attempts=attempt,
         )
 
-    def _status_error(self, response: httpx.Response, url: str, attempt: int) -> tuple[APIError, float | None]:
+    def _status_error(
+        self, response: httpx.Response, url: str, attempt: int, clock: Deadline
+    ) -> tuple[APIError, float | None]:
         """The error for a non-2xx answer, and how long to wait before trying again (None: don't)."""
         status = response.status_code
         said, code = _server_message(response)
         retry = _retryable_status(status, code) and attempt <= self.max_retries
+        delay = retry_delay(attempt, response.headers) if retry else None
+        out_of_time = delay is not None and not clock.allows(delay)
         fields: dict[str, Any] = {"url": url, "status_code": status, "attempts": attempt, "response": response}
-        tail = f"{self._attempts(attempt)}"
+        tail = self._attempts(attempt, out_of_time=out_of_time)
         server = f"; the server said: {said}" if said else ""
         error: APIError
         if status in (401, 403):
@@ -365,7 +473,7 @@ class HTTPTransport:
             error = ServerError(f"{self.provider} at {url} failed with {status}{tail}{server}", **fields)
         else:
             error = BadRequestError(f"{self.provider} at {url} rejected the request with {status}{server}", **fields)
-        return error, retry_delay(attempt, response.headers) if retry else None
+        return error, None if out_of_time else delay
 
 
 def _server_message(response: httpx.Response) -> tuple[str, str | None]:
@@ -460,6 +568,19 @@ class HTTPChatModel(BaseChatModel):
     @property
     def max_retries(self) -> int:
         return self._transport.max_retries
+
+    @property
+    def max_response_bytes(self) -> int:
+        return self._transport.max_response_bytes
+
+    @property
+    def max_line_bytes(self) -> int:
+        return self._transport.max_line_bytes
+
+    @property
+    def deadline(self) -> float | None:
+        """Seconds a whole call may take (``"auto"`` resolved), or None for no limit."""
+        return self._transport.deadline
 
     async def astream(
         self, messages: MessageLike | Sequence[MessageLike], config: Any = None, **kwargs: Any

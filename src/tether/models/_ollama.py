@@ -29,6 +29,7 @@ from tether.messages import (
 from tether.messages._types import UsageMetadata
 from tether.models._base import ModelCallOptions
 from tether.models._http import HTTPChatModel, HTTPTransport, ServerError
+from tether.models._limits import DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_RESPONSE_BYTES, DeadlineOption
 
 __all__ = ["DEFAULT_OLLAMA_HOST", "ChatOllama"]
 
@@ -48,6 +49,8 @@ class ChatOllama(HTTPChatModel):
 
     Ollama has no ``tool_choice``: ``"none"`` leaves the tools out, anything else offers them.
     Structured output uses Ollama's ``format`` (a JSON schema the answer is constrained to).
+    ``max_response_bytes``, ``max_line_bytes`` and ``deadline`` bound every call: see
+    ``HTTPTransport`` and docs/models.md.
     """
 
     def __init__(
@@ -57,6 +60,9 @@ class ChatOllama(HTTPChatModel):
         base_url: str | None = None,
         timeout: float | None = 300.0,
         max_retries: int = 2,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        deadline: DeadlineOption = "auto",
         **options: Any,
     ) -> None:
         self.model_name = model
@@ -68,6 +74,9 @@ class ChatOllama(HTTPChatModel):
             # generous: the first call waits for the model to load, and CPUs generate slowly
             timeout=timeout,
             max_retries=max_retries,
+            max_response_bytes=max_response_bytes,
+            max_line_bytes=max_line_bytes,
+            deadline=deadline,
             auth_hint="Ollama itself has no keys: a proxy in front of it refused the request",
             not_found_hint=(
                 f"the model is not installed (run `ollama pull {model}`), "

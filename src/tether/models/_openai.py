@@ -31,6 +31,7 @@ from tether.messages import (
 from tether.messages._types import UsageMetadata
 from tether.models._base import ModelCallOptions
 from tether.models._http import AuthenticationError, HTTPChatModel, HTTPTransport, ServerError, SSEDecoder
+from tether.models._limits import DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_RESPONSE_BYTES, DeadlineOption
 
 __all__ = ["DEFAULT_OPENAI_BASE_URL", "ChatOpenAI"]
 
@@ -48,6 +49,9 @@ class ChatOpenAI(HTTPChatModel):
     request body as is; keywords given to ``invoke`` override them for that call. ``max_tokens``
     is sent as ``max_completion_tokens``, the name OpenAI has used since September 2024 (and the
     only one its reasoning models accept), as LangChain's ``ChatOpenAI`` sends it.
+
+    ``max_response_bytes``, ``max_line_bytes`` and ``deadline`` bound every call: see
+    ``HTTPTransport`` and docs/models.md.
     """
 
     def __init__(
@@ -58,6 +62,9 @@ class ChatOpenAI(HTTPChatModel):
         base_url: str | None = None,
         timeout: float | None = 60.0,
         max_retries: int = 3,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        deadline: DeadlineOption = "auto",
         temperature: float | None = None,
         max_tokens: int | None = None,
         **extra: Any,
@@ -75,6 +82,9 @@ class ChatOpenAI(HTTPChatModel):
             headers={"Authorization": f"Bearer {self.api_key}"} if self.api_key else None,
             timeout=timeout,
             max_retries=max_retries,
+            max_response_bytes=max_response_bytes,
+            max_line_bytes=max_line_bytes,
+            deadline=deadline,
             auth_hint="bad or missing API key, set OPENAI_API_KEY or pass api_key=",
             not_found_hint=(
                 "no such model on this server, or base_url is not the API root "

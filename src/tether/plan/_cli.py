@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tether._cli_errors import USAGE, fail
 from tether.plan._arch import Architecture
 from tether.plan._config import load_config
 from tether.plan._devices import DEVICE_PRESETS, custom_device, device_preset
@@ -52,8 +53,7 @@ _OPTIMIZERS: dict[str, OptimizerName] = {"adam": "adam", "adam8bit": "adam8bit",
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/] {message}")
-    return typer.Exit(2)
+    return fail(message, USAGE)  # one line on stderr, as every tether command reports errors
 
 
 def _architecture(preset: str | None, config: Path | None) -> tuple[Architecture, ModelSummary]:

@@ -2,6 +2,7 @@
 
 from tether.tools._node import ToolNode, tools_condition
 from tether.tools._python import create_python_tool
+from tether.tools._sandbox import SandboxUnavailableError
 from tether.tools._schema import InjectedState, InjectedToolArg, InjectedToolCallId
 from tether.tools._tool import Tool, ToolException, ToolInvocationError, tool
 
@@ -9,6 +10,7 @@ __all__ = [
     "InjectedState",
     "InjectedToolArg",
     "InjectedToolCallId",
+    "SandboxUnavailableError",
     "Tool",
     "ToolException",
     "ToolInvocationError",

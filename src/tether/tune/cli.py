@@ -8,12 +8,16 @@ add commands to it with ``@tune_app.command()`` and are imported at the bottom o
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+from tether._cli_errors import fail
 
 __all__ = ["tune_app"]
 
@@ -29,8 +33,14 @@ console = Console()
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[red]error:[/] {message}")
-    return typer.Exit(code)
+    return fail(message, code)
+
+
+class OnErrorChoice(StrEnum):
+    """What `tether tune export --on-error` does with a thread it cannot read."""
+
+    skip = "skip"
+    fail = "fail"
 
 
 @tune_app.command("export")
@@ -79,33 +89,38 @@ def export_command(
     no_sft_from_edits: Annotated[
         bool, typer.Option("--no-sft-from-edits", help="Do not use edited replies as supervised examples")
     ] = False,
+    on_error: Annotated[
+        OnErrorChoice,
+        typer.Option(
+            "--on-error",
+            help="A thread with a row that cannot be read: skip leaves it out and lists it (thread, checkpoint, "
+            "reason) in the summary; fail stops with its name and writes nothing",
+        ),
+    ] = OnErrorChoice.skip,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
 ) -> None:
     """Export preference pairs, supervised examples and verdicts (TRL conversational JSON Lines)."""
-    from tether.errors import TetherError
     from tether.tune.export import export_preferences
 
     if not 0 <= near_duplicates <= 1:
         raise _fail(f"--near-duplicates must be between 0 and 1, got {near_duplicates}")
     if not 0 <= max_machine_share <= 1:
         raise _fail(f"--max-machine-share must be between 0 and 1, got {max_machine_share}")
-    try:
-        result = export_preferences(
-            db,
-            out,
-            sft_out=sft_out,
-            unpaired_out=unpaired_out,
-            threads=thread or None,
-            breakpoints=breakpoint_ or (),
-            messages_key=messages_key,
-            system_prompt=system,
-            sft_from_edits=not no_sft_from_edits,
-            near_duplicate_threshold=near_duplicates or None,
-            max_machine_share=max_machine_share,
-            drop_contradictions=drop_contradictions,
-        )
-    except TetherError as exc:
-        raise _fail(str(exc), 1) from exc
+    result = export_preferences(  # errors: one line on stderr, from tether._cli_errors
+        db,
+        out,
+        sft_out=sft_out,
+        unpaired_out=unpaired_out,
+        threads=thread or None,
+        breakpoints=breakpoint_ or (),
+        messages_key=messages_key,
+        system_prompt=system,
+        sft_from_edits=not no_sft_from_edits,
+        near_duplicate_threshold=near_duplicates or None,
+        max_machine_share=max_machine_share,
+        drop_contradictions=drop_contradictions,
+        on_error=on_error.value,
+    )
     summary = result.to_dict()
     if as_json:
         typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
@@ -116,8 +131,10 @@ def export_command(
 def _print_summary(summary: dict[str, Any]) -> None:
     decisions = ", ".join(f"{n} {k}" for k, n in sorted(summary["decisions"].items())) or "none"
     origins = ", ".join(f"{n} by {k}" for k, n in sorted(summary["origins"].items()))
+    skipped = f" ([yellow]{len(summary['skipped'])} skipped[/], listed below)" if summary["skipped"] else ""
     console.print(
-        f"[bold]{summary['threads']}[/] thread(s): decisions {decisions}" + (f" ({origins})" if origins else "")
+        f"[bold]{summary['threads']}[/] thread(s){skipped}: decisions {decisions}"
+        + (f" ({origins})" if origins else "")
     )
     if summary["feedback_rows"]:
         console.print(
@@ -154,6 +171,13 @@ def _print_summary(summary: dict[str, Any]) -> None:
         console.print(agree)
     for c in hygiene["contradictions"][:10]:
         console.print(f"[yellow]contradiction[/] ({', '.join(c['raters'])}): {c['prompt']}")
+    for skipped in summary["skipped"]:
+        at = f" at checkpoint {skipped['checkpoint_id']!r}" if skipped["checkpoint_id"] else ""
+        ns = f" (namespace {skipped['checkpoint_ns']!r})" if skipped["checkpoint_ns"] else ""
+        console.print(
+            f"[yellow]skipped[/] thread {escape(repr(skipped['thread_id']))}{escape(ns)}{escape(at)}: "
+            f"{escape(skipped['reason'])}"
+        )
     for note in summary["notes"]:
         console.print(f"[dim]note:[/] {note}")
 

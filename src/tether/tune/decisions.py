@@ -45,6 +45,12 @@ named ``model:…`` (or metadata ``{"machine": true}``) marks a machine-written 
 Explicit feedback (``record_feedback``) joins in at the checkpoint it names: ``choice``
 approve/reject, ``correction`` (an edit) and ``score`` (two scores of one rater for replies to
 the same prompt make a pair, in ``export``).
+
+**Damaged threads**: a thread whose rows cannot be read (a value that is not JSON, a snapshot or
+task list of the wrong shape) raises ``UnreadableThreadError`` naming the thread and the
+checkpoint being read; ``scan_decisions(on_error="skip")`` leaves such threads out instead and
+lists each one, so one bad row does not stop the others. A skipped thread contributes nothing:
+decisions read before the bad row are dropped with it, so no thread is half exported.
 """
 
 from __future__ import annotations
@@ -53,12 +59,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from tether.checkpoint import _serde as serde
-from tether.checkpoint._base import BaseCheckpointSaver, CheckpointRecord
+from tether.answers import read_answer
+from tether.checkpoint._base import BaseCheckpointSaver, CheckpointRecord, PendingWrite
+from tether.errors import CheckpointError, InvalidResumeError, TetherError
 from tether.graph._algo import Topology, tasks_from_specs
 from tether.graph._offline import KNOWN_REDUCERS
 from tether.graph._schema import Channel
-from tether.graph._state import INPUT_NODE, DecodedCheckpoint, decode_record, fold
+from tether.graph._state import INPUT_NODE, DecodedCheckpoint, decode_pending, decode_record, decode_snapshot, fold
 from tether.messages import AIMessage, BaseMessage, RemoveMessage, ToolMessage, convert_to_messages
 
 __all__ = [
@@ -66,13 +73,21 @@ __all__ = [
     "REJECT_WORDS",
     "Answer",
     "Decision",
+    "DecisionScan",
+    "SkippedThread",
+    "UnreadableThreadError",
     "find_decisions",
     "parse_answer",
+    "scan_decisions",
     "thread_decisions",
 ]
 
 DecisionKind = Literal["edit", "approval", "rejection", "score"]
 Origin = Literal["update_state", "interrupt", "breakpoint", "feedback"]
+OnError = Literal["skip", "fail"]
+# what reading damaged rows raises: Tether's own errors, and the shape errors of rows that decode
+# but do not hold what a checkpoint holds (a snapshot without "values", a task without "node")
+_DAMAGED = (TetherError, LookupError, TypeError, ValueError)
 
 APPROVE_WORDS = frozenset({"approve", "approved", "accept", "accepted", "yes", "y", "ok", "lgtm"})
 REJECT_WORDS = frozenset({"reject", "rejected", "no", "n", "deny", "denied", "ignore"})
@@ -108,6 +123,52 @@ class Decision:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class SkippedThread:
+    """A thread left out of an export because a row of it could not be read."""
+
+    thread_id: str
+    checkpoint_ns: str
+    checkpoint_id: str | None  # the checkpoint being read when it failed (None: its list of checkpoints)
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "thread_id": self.thread_id,
+            "checkpoint_ns": self.checkpoint_ns,
+            "checkpoint_id": self.checkpoint_id,
+            "reason": self.reason,
+        }
+
+
+class UnreadableThreadError(CheckpointError):
+    """A thread's rows cannot be read; ``skipped`` names the thread, the checkpoint and why."""
+
+    def __init__(self, skipped: SkippedThread) -> None:
+        ns = f" (namespace {skipped.checkpoint_ns!r})" if skipped.checkpoint_ns else ""
+        at = f" at checkpoint {skipped.checkpoint_id!r}" if skipped.checkpoint_id else ""
+        super().__init__(
+            f"cannot read thread {skipped.thread_id!r}{ns}{at}: {skipped.reason}; repair or delete the thread, "
+            "or leave it out with --on-error skip (on_error='skip')"
+        )
+        self.skipped = skipped
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DecisionScan:
+    """What ``scan_decisions`` found: the decisions, and the threads it could not read."""
+
+    decisions: list[Decision]
+    skipped: list[SkippedThread]
+
+
+@dataclass(slots=True)
+class _Cursor:
+    """The checkpoint being read, so an error can name it."""
+
+    checkpoint_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Answer:
     """What a person's answer to an interrupt means: ``action`` approve/reject/edit."""
 
@@ -119,10 +180,21 @@ class Answer:
 
 
 def parse_answer(value: Any) -> Answer | None:
-    """Read a resume value as an approval, rejection or edit; None when it is none of those."""
+    """Read a resume value as an approval, rejection or edit; None when it is none of those.
+
+    Text is first read as ``tether.answers.read_answer`` reads what a person types (so "n too
+    slow" is the rejection the prompt took it for), then by the wider word lists above, which
+    other tools store.
+    """
     if isinstance(value, bool):
         return Answer(action="approve" if value else "reject")
     if isinstance(value, str):
+        try:
+            clear = read_answer(value)
+        except InvalidResumeError:
+            clear = None
+        if clear is not None:
+            return Answer(action=clear.action, reason=clear.reason, text=clear.text, rater=clear.rater)
         word, sep, rest = value.strip().partition(":")
         word = word.strip().lower()
         rest = rest.strip()
@@ -172,15 +244,19 @@ class _Step:
     children: list[CheckpointRecord] = field(default_factory=list)
 
 
-def _topology(saver: BaseCheckpointSaver, thread_id: str, ns: str, records: Sequence[CheckpointRecord]) -> Topology:
+def _topology(
+    saver: BaseCheckpointSaver, thread_id: str, ns: str, records: Sequence[CheckpointRecord], cursor: _Cursor
+) -> Topology:
     """Channels with the reducers the thread's first snapshot names (as ``read_state`` does)."""
     root = records[0]
+    cursor.checkpoint_id = root.checkpoint_id
     loaded = saver.get(thread_id, ns, root.checkpoint_id)
-    snapshot = serde.loads(loaded.record.snapshot) if loaded and loaded.record.snapshot else {}
+    snapshot = decode_snapshot(loaded.record) if loaded and loaded.record.snapshot else {}
     names: dict[str, str] = snapshot.get("reducers", {})
     keys = set(names) | set(snapshot.get("values", {}))
     for record in records:
-        for entry in serde.loads(record.writes):
+        cursor.checkpoint_id = record.checkpoint_id
+        for entry in decode_record(record).writes:
             keys |= {k for k, _ in entry.get("writes", ())}
     channels = {}
     for key in keys:
@@ -189,7 +265,7 @@ def _topology(saver: BaseCheckpointSaver, thread_id: str, ns: str, records: Sequ
     return Topology(channels=channels, node_order={})
 
 
-def _walk(saver: BaseCheckpointSaver, thread_id: str, ns: str) -> Iterator[_Step]:
+def _walk(saver: BaseCheckpointSaver, thread_id: str, ns: str, cursor: _Cursor) -> Iterator[_Step]:
     """Every checkpoint of a thread, parents before children, with the states around it.
 
     Depth-first over the checkpoint tree, holding only the states of checkpoints whose
@@ -202,18 +278,19 @@ def _walk(saver: BaseCheckpointSaver, thread_id: str, ns: str) -> Iterator[_Step
     children: dict[str | None, list[CheckpointRecord]] = {}
     for r in records:
         children.setdefault(r.parent_id if r.parent_id in ids else None, []).append(r)
-    topo = _topology(saver, thread_id, ns, records)
+    topo = _topology(saver, thread_id, ns, records, cursor)
     stack: list[tuple[CheckpointRecord, DecodedCheckpoint | None, dict[str, Any]]] = [
         (r, None, {}) for r in reversed(children.get(None, []))
     ]
     while stack:
         record, parent, before = stack.pop()
+        cursor.checkpoint_id = record.checkpoint_id
         decoded = decode_record(record)
         if parent is None:
             loaded = saver.get(thread_id, ns, record.checkpoint_id)
             first = loaded.chain[0] if loaded and loaded.chain else None
             if first is not None and first.checkpoint_id == record.checkpoint_id and first.snapshot is not None:
-                after = dict(serde.loads(first.snapshot)["values"])
+                after = dict(decode_snapshot(first)["values"])
             else:
                 after = fold(topo, {}, None, decoded)
         else:
@@ -269,6 +346,7 @@ class _ThreadReader:
         self.saver, self.thread_id, self.ns = saver, thread_id, ns
         self.key, self.breakpoints, self.feedback = messages_key, breakpoints, feedback
         self.found: list[Decision] = []
+        self.cursor = _Cursor()
 
     def decision(self, step: _Step, **fields: Any) -> Decision:
         record = step.decoded.record
@@ -277,7 +355,8 @@ class _ThreadReader:
         return Decision(thread_id=self.thread_id, checkpoint_ns=self.ns, **fields)
 
     def read(self) -> list[Decision]:
-        for step in _walk(self.saver, self.thread_id, self.ns):
+        for step in _walk(self.saver, self.thread_id, self.ns, self.cursor):
+            self.cursor.checkpoint_id = step.decoded.record.checkpoint_id
             touched: set[str] = set()
             if step.parent is not None:
                 answers = self._answers(step)
@@ -297,14 +376,18 @@ class _ThreadReader:
         answered: dict[str, dict[str, Any]] = {}
         for p in self.saver.pending(self.thread_id, self.ns, step.parent.record.checkpoint_id):
             if p.kind == "interrupt":
-                asked[p.task_id] = {i["id"]: i.get("value") for i in serde.loads(p.value)}
+                asked[p.task_id] = {i["id"]: i.get("value") for i in self._pending_value(step, p)}
             elif p.kind == "resume":
-                answered[p.task_id] = serde.loads(p.value)
+                answered[p.task_id] = self._pending_value(step, p)
         out: dict[str, list[tuple[Any, Any]]] = {}
         for task_id, values in answered.items():
             questions = asked.get(task_id, {})
             out[task_id] = [(questions.get(iid), value) for iid, value in values.items()]
         return out
+
+    def _pending_value(self, step: _Step, write: PendingWrite) -> Any:
+        assert step.parent is not None
+        return decode_pending(self.thread_id, step.parent.record.checkpoint_id, write)
 
     def _person_writes(self, step: _Step, answers: dict[str, list[tuple[Any, Any]]]) -> set[str]:
         """Edits and rejections written by a person; returns the ids of the replies they touched."""
@@ -542,7 +625,8 @@ def thread_decisions(
     """The decisions in one thread, oldest first (see the module docstring for the rules).
 
     ``feedback`` holds this thread's ``Feedback`` rows (``list_feedback``), joined in at the
-    checkpoints they name.
+    checkpoints they name. A row that cannot be read raises ``UnreadableThreadError``, naming
+    the thread and the checkpoint.
     """
     by_checkpoint: dict[str, list[Any]] = {}
     for row in feedback:
@@ -556,7 +640,61 @@ def thread_decisions(
         breakpoints=frozenset(breakpoints),
         feedback=by_checkpoint,
     )
-    return reader.read()
+    try:
+        return reader.read()
+    except _DAMAGED as exc:
+        reason = str(exc) if isinstance(exc, TetherError) else f"{type(exc).__name__}: {exc}"
+        skipped = SkippedThread(
+            thread_id=thread_id, checkpoint_ns=checkpoint_ns, checkpoint_id=reader.cursor.checkpoint_id, reason=reason
+        )
+        raise UnreadableThreadError(skipped) from exc
+
+
+def scan_decisions(
+    saver: BaseCheckpointSaver,
+    *,
+    threads: Sequence[str] | None = None,
+    messages_key: str = "messages",
+    breakpoints: Sequence[str] = (),
+    include_feedback: bool = True,
+    on_error: OnError = "fail",
+) -> DecisionScan:
+    """Every decision in the store (or in ``threads``), thread by thread, oldest first.
+
+    With ``include_feedback`` (and a SQLite or PostgreSQL store) the rows ``record_feedback``
+    wrote are included; the store is only read, never written. A thread whose rows cannot be
+    read raises ``UnreadableThreadError`` (``on_error="fail"``), or is left out and listed in
+    ``skipped`` with its checkpoint and the reason (``on_error="skip"``).
+    """
+    if on_error not in ("skip", "fail"):
+        raise ValueError(f"on_error is 'skip' or 'fail', not {on_error!r}")
+    rows: list[Any] = []
+    if include_feedback:
+        from tether.tune.feedback import list_feedback
+
+        rows = list_feedback(saver)
+    wanted = set(threads) if threads is not None else None
+    found: list[Decision] = []
+    skipped: list[SkippedThread] = []
+    summaries = sorted(saver.threads(), key=lambda s: (s.thread_id, s.checkpoint_ns))
+    for summary in summaries:
+        if wanted is not None and summary.thread_id not in wanted:
+            continue
+        mine = [r for r in rows if r.thread_id == summary.thread_id and r.checkpoint_ns == summary.checkpoint_ns]
+        try:
+            found += thread_decisions(
+                saver,
+                summary.thread_id,
+                summary.checkpoint_ns,
+                messages_key=messages_key,
+                breakpoints=breakpoints,
+                feedback=mine,
+            )
+        except UnreadableThreadError as exc:
+            if on_error == "fail":
+                raise
+            skipped.append(exc.skipped)
+    return DecisionScan(decisions=found, skipped=skipped)
 
 
 def find_decisions(
@@ -570,26 +708,15 @@ def find_decisions(
     """Every decision in the store (or in ``threads``), thread by thread, oldest first.
 
     With ``include_feedback`` (and a SQLite or PostgreSQL store) the rows ``record_feedback``
-    wrote are included; the store is only read, never written.
+    wrote are included; the store is only read, never written. A thread that cannot be read
+    raises ``UnreadableThreadError``; ``scan_decisions(on_error="skip")`` leaves it out instead.
     """
-    rows: list[Any] = []
-    if include_feedback:
-        from tether.tune.feedback import list_feedback
-
-        rows = list_feedback(saver)
-    wanted = set(threads) if threads is not None else None
-    found: list[Decision] = []
-    summaries = sorted(saver.threads(), key=lambda s: (s.thread_id, s.checkpoint_ns))
-    for summary in summaries:
-        if wanted is not None and summary.thread_id not in wanted:
-            continue
-        mine = [r for r in rows if r.thread_id == summary.thread_id and r.checkpoint_ns == summary.checkpoint_ns]
-        found += thread_decisions(
-            saver,
-            summary.thread_id,
-            summary.checkpoint_ns,
-            messages_key=messages_key,
-            breakpoints=breakpoints,
-            feedback=mine,
-        )
-    return found
+    scan = scan_decisions(
+        saver,
+        threads=threads,
+        messages_key=messages_key,
+        breakpoints=breakpoints,
+        include_feedback=include_feedback,
+        on_error="fail",
+    )
+    return scan.decisions

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from tether.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
-from tether.tune.decisions import Decision, find_decisions
+from tether.tune.decisions import Decision, OnError, SkippedThread, scan_decisions
 from tether.tune.hygiene import (
     DEFAULT_MAX_MACHINE_SHARE,
     DEFAULT_NEAR_DUPLICATE_THRESHOLD,
@@ -204,6 +204,7 @@ class ExportResult:
     feedback_rows: int
     feedback_unmatched: int  # rows whose checkpoint or reply is no longer in the database
     hygiene: HygieneReport
+    skipped: list[SkippedThread] = field(default_factory=list)  # threads left out: a row could not be read
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -216,6 +217,7 @@ class ExportResult:
             "feedback_rows": self.feedback_rows,
             "feedback_unmatched": self.feedback_unmatched,
             "hygiene": self.hygiene.to_dict(),
+            "skipped": [s.to_dict() for s in self.skipped],
             "notes": list(self.notes),
         }
 
@@ -255,6 +257,7 @@ def export_preferences(
     near_duplicate_threshold: float | None = DEFAULT_NEAR_DUPLICATE_THRESHOLD,
     max_machine_share: float = DEFAULT_MAX_MACHINE_SHARE,
     drop_contradictions: bool = False,
+    on_error: OnError = "skip",
 ) -> ExportResult:
     """Find the decisions in ``db``, clean them, and write the three datasets as JSON Lines.
 
@@ -264,6 +267,11 @@ def export_preferences(
     say otherwise. ``breakpoints``, ``messages_key``: see ``find_decisions``. ``system_prompt``
     is put first in every prompt that has no system message (an agent's prompt is not part of
     its stored state).
+
+    A thread with a row that cannot be read is left out and listed in ``result.skipped`` with
+    the checkpoint and the reason (``on_error="skip"``, the default: one damaged thread does not
+    stop the export of the others, and no thread is half exported); with ``on_error="fail"``
+    it raises ``UnreadableThreadError`` naming them, and no file is written.
     """
     from tether.tune.feedback import list_feedback, opened_store
 
@@ -274,7 +282,10 @@ def export_preferences(
         paths["unpaired"] = Path(unpaired_out)
     with opened_store(db) as saver:
         rows = list_feedback(saver)
-        decisions = find_decisions(saver, threads=threads, messages_key=messages_key, breakpoints=breakpoints)
+        scan = scan_decisions(
+            saver, threads=threads, messages_key=messages_key, breakpoints=breakpoints, on_error=on_error
+        )
+        decisions = scan.decisions
         thread_count = len({s.thread_id for s in saver.threads() if threads is None or s.thread_id in threads})
     if threads is not None:
         rows = [r for r in rows if r.thread_id in threads]
@@ -301,7 +312,13 @@ def export_preferences(
         feedback_rows=len(rows),
         feedback_unmatched=len(rows) - origins.get("feedback", 0),
         hygiene=report,
+        skipped=scan.skipped,
     )
+    if scan.skipped:
+        result.notes.append(
+            f"{len(scan.skipped)} thread(s) left out because a row could not be read (listed under skipped); "
+            "--on-error fail stops the export instead"
+        )
     if not decisions:
         result.notes.append(
             "no decisions found: people decide with update_state, by answering interrupt(), or with "

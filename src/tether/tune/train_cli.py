@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
+from tether._cli_errors import fail
 from tether.tune.cli import tune_app
 from tether.tune.train_errors import TrainingError
 
@@ -57,8 +57,7 @@ BetaOpt = Annotated[float, typer.Option("--beta", min=0.0, help="DPO's β: how s
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    console.print(f"[red]error:[/] {escape(str(exc))}")
-    return typer.Exit(2)
+    return fail(str(exc), 2)  # one line on stderr, as every tether command reports errors
 
 
 def _run(kind: Literal["sft", "reward", "dpo"], options: dict[str, Any], as_json: bool) -> None:

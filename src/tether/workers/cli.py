@@ -36,15 +36,18 @@ def worker(
     (SIGKILL, a lost machine) stops its heartbeat; after --stalled-after seconds another worker
     takes its runs over from their last committed checkpoint. Stop with SIGINT or SIGTERM.
     """
+    from tether._cli_errors import USAGE, fail
     from tether.errors import TetherError
     from tether.graph._loading import import_graph
     from tether.workers import WorkerSettings, run_worker
 
+    if log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise fail(f"--log-level is debug, info, warning or error, not {log_level!r}", USAGE)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        target = import_graph(graph)
+        target = import_graph(graph)  # the operator's --graph; never a name read from the database
     except TetherError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--graph") from exc
+        raise fail(f"--graph: {exc}", USAGE) from exc
     settings = WorkerSettings(
         concurrency=concurrency,
         heartbeat=heartbeat,
