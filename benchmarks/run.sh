@@ -37,6 +37,12 @@ fi
 # SQLite throughput and storage take every argument; the PostgreSQL benchmarks take --quick and
 # --plain (they start a throwaway server, so its binaries must be installed).
 "$VENV/bin/python" benchmarks/bench.py "$@"
+# reading long threads (get_state, history pages, first invoke; warm and in a fresh process)
+READ_ARGS=()
+for arg in "$@"; do
+    case "$arg" in --quick) READ_ARGS+=("$arg") ;; esac
+done
+"$VENV/bin/python" benchmarks/reads.py "${READ_ARGS[@]}"
 PG_ARGS=()
 for arg in "$@"; do
     case "$arg" in --quick | --plain) PG_ARGS+=("$arg") ;; esac

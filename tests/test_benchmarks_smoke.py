@@ -153,3 +153,39 @@ def test_workers_benchmark_runs(postgres_server: str, tmp_path: Path) -> None:
         for key in ("runs_per_s", "p50_ms", "p99_ms"):
             assert positive(row[key]), (key, row)
     assert "runs/s" in stdout
+
+
+def test_reads_benchmark_runs(tmp_path: Path) -> None:
+    """benchmarks/reads.py --quick: every figure is there for both libraries (no timing asserted)."""
+    out = tmp_path / "reads.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "reads.py"),
+            "--quick",
+            "--json",
+            str(out),
+            "--tmpdir",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, f"reads.py failed\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    data = json.loads(out.read_text())
+    assert sorted(data) == ["items_20", "items_40", "messages_20"]
+    for name, row in data.items():
+        libs = ["tether"] if name == "items_40" else ["langgraph", "tether"]
+        assert sorted(k for k in row if k != "ratio") == libs
+        for lib in libs:
+            for key in (
+                "get_state_warm_ms",
+                "history10_warm_ms",
+                "get_state_cold_ms",
+                "history10_cold_ms",
+                "invoke_cold_ms",
+                "bytes_db",
+            ):
+                assert positive(row[lib][key]), (name, lib, key)

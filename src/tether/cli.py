@@ -16,15 +16,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tether._checkpoint_ids import matching_ids, short_ids
 from tether._cli_errors import USAGE, ReportingGroup, fail
+from tether._names import is_join
+from tether._transcript import is_transcript, transcript
 from tether.answers import read_answer
 from tether.checkpoint import BaseCheckpointSaver, open_saver
 from tether.checkpoint import _serde as serde
-from tether.checkpoint._base import CheckpointRecord, PendingWrite
 from tether.errors import ConfigError, InvalidResumeError
 from tether.graph._loading import compile_for, import_graph
 from tether.graph._offline import read_state
-from tether.graph._state import decode_pending, decode_record
+from tether.graph._state import decode_record
+from tether.graph._thread_status import thread_status
 from tether.types import Command
 
 app = typer.Typer(
@@ -42,30 +45,14 @@ ThreadArg = Annotated[str, typer.Argument(help="The thread_id")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")]
 
 
-def _open(db: str) -> BaseCheckpointSaver:
-    return open_saver(db)  # a missing or unreadable database: one line, exit 1 (tether._cli_errors)
+def _open(db: str, *, writes: bool = False) -> BaseCheckpointSaver:
+    """The reading commands open the database read-only: never created, migrated or written, and a
+    file that is not a Tether database is refused by name. Errors: one line, exit 1 (tether._cli_errors)."""
+    return open_saver(db, read_only=not writes)
 
 
 def _print_json(data: Any) -> None:
     typer.echo(json.dumps(serde.encode(data), indent=2, ensure_ascii=False))
-
-
-def _status(next_nodes: list[Any], pending_kinds: set[str]) -> str:
-    if "interrupt" in pending_kinds:
-        return "waiting"
-    if "error" in pending_kinds:
-        return "error"
-    return "paused" if next_nodes else "done"
-
-
-def _waiting_on(pending: list[PendingWrite], head: CheckpointRecord) -> list[dict[str, Any]]:
-    """The interrupts a thread waits on: those of tasks that have not finished since."""
-    finished = {p.task_id for p in pending if p.kind == "result"}
-    out: list[dict[str, Any]] = []
-    for p in pending:
-        if p.kind == "interrupt" and p.task_id not in finished:
-            out += decode_pending(head.thread_id, head.checkpoint_id, p)  # checked: a damaged row names itself
-    return out
 
 
 @app.command()
@@ -78,11 +65,11 @@ def threads(
     with _open(db) as saver:
         rows = []
         for summary in saver.threads():
-            decoded = decode_record(summary.head)
-            next_nodes = [s if isinstance(s, str) else s["node"] for s in decoded.next]
-            asks = _waiting_on(summary.pending, summary.head)
-            kinds = {p.kind for p in summary.pending} - ({"interrupt"} if not asks else set())
-            status = _status(next_nodes, kinds)
+            # the one reader of open interrupts and status (get_state and `show` use it too);
+            # a damaged row names itself
+            where = thread_status(decode_record(summary.head), summary.pending)
+            asks = where.open_interrupts()
+            status = where.status()
             if waiting and status != "waiting":
                 continue
             rows.append(
@@ -92,7 +79,7 @@ def threads(
                     "step": summary.head.step,
                     "checkpoints": summary.checkpoints,
                     "updated_at": summary.head.created_at,
-                    "next": next_nodes,
+                    "next": where.next,
                     "interrupts": asks,
                 }
             )
@@ -258,11 +245,11 @@ def resume(
 ) -> None:
     """Answer a thread that waits on interrupt() and run it on with --graph; without --value/--answer, ask here."""
     have_answer, given = _given_answer(value, answer)  # refused before the database is touched
-    with _open(db) as saver:
+    with _open(db, writes=True) as saver:
         loaded = saver.get(thread)
         if loaded is None:
             raise fail(f"thread {thread!r} has no checkpoints in {db}")
-        asks = _waiting_on(loaded.pending, loaded.record)
+        asks = thread_status(decode_record(loaded.record), loaded.pending).open_interrupts()
         if not asks:
             raise fail(f"thread {thread!r} is not waiting for a person")
         if interrupt_id is not None and interrupt_id not in {a["id"] for a in asks}:
@@ -295,10 +282,14 @@ def history(
     limit: Annotated[int | None, typer.Option(help="Show at most this many checkpoints")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print a thread's checkpoints, newest first."""
+    """Print a thread's checkpoints, newest first; each id by its end, which show --checkpoint takes."""
     with _open(db) as saver:
-        rows = []
+        rows: list[dict[str, Any]] = []
+        ids: list[str] = []  # every id of the thread, so a shown tail is unique in the thread, not only on the page
         for record in saver.list(thread):
+            ids.append(record.checkpoint_id)
+            if limit is not None and len(rows) >= limit:
+                continue
             decoded = decode_record(record)
             rows.append(
                 {
@@ -309,42 +300,76 @@ def history(
                     "created_at": record.created_at,
                     "next": [s if isinstance(s, str) else s["node"] for s in decoded.next],
                     "writes": {
-                        e["node"]: dict((k, v) for k, v in e.get("writes", ()) if not k.startswith("join:"))
+                        e["node"]: dict((k, v) for k, v in e.get("writes", ()) if not is_join(k))
                         for e in decoded.writes
                     },
                 }
             )
-            if limit is not None and len(rows) >= limit:
-                break
     if not rows:
         raise fail(f"thread {thread!r} has no checkpoints in {db}")
     if as_json:
         _print_json(rows)
         return
-    table = Table("step", "source", "checkpoint", "created", "wrote", "next")
+    shown = short_ids(ids)
+    table = Table("step", "source", caption="checkpoint: the end of its id, which show --checkpoint takes")
+    # the id column is never cut: a cut id is one that cannot be typed back
+    table.add_column("checkpoint", no_wrap=True, min_width=max(len(shown[r["checkpoint_id"]]) for r in rows))
+    for column in ("created", "wrote", "next"):
+        table.add_column(column)
     for r in rows:
         wrote = ", ".join(f"{node}: {', '.join(w) or '-'}" for node, w in r["writes"].items())
+        created = r["created_at"][:19].replace("T", " ")  # to the second: the id orders them exactly
         table.add_row(
-            str(r["step"]), r["source"], r["checkpoint_id"], r["created_at"], wrote or "-", ", ".join(r["next"]) or "-"
+            str(r["step"]), r["source"], shown[r["checkpoint_id"]], created, wrote or "-", ", ".join(r["next"]) or "-"
         )
     console.print(table)
+
+
+def _print_values(values: dict[str, Any]) -> None:
+    """A list of messages as a transcript (role, text, tool calls, tool results folded); the rest as JSON."""
+    rest = {k: v for k, v in values.items() if not is_transcript(v)}
+    if rest or not values:
+        console.print_json(json.dumps(serde.encode(rest), ensure_ascii=False))
+    for key, value in values.items():
+        if is_transcript(value):
+            console.print(f"[bold]{escape(key)}[/] ({len(value)} messages):")
+            for block in transcript(value):
+                console.print(block)
+
+
+def _checkpoint_named(saver: BaseCheckpointSaver, thread: str, given: str | None) -> str | None:
+    """The full id of the checkpoint ``given`` names: the id, its end as ``history`` shows it, or a prefix."""
+    if given is None:
+        return None
+    ids = [record.checkpoint_id for record in saver.list(thread)]
+    found = matching_ids(ids, given)
+    if not found:
+        raise fail(f"thread {thread!r} has no checkpoint {given!r} (give an id, a prefix, or its end from history)")
+    if len(found) > 1:
+        listed = ", ".join(found[:10]) + (f" and {len(found) - 10} more" if len(found) > 10 else "")
+        raise fail(f"checkpoint {given!r} of thread {thread!r} is ambiguous: it matches {listed}; give more of it")
+    return found[0]
 
 
 @app.command()
 def show(
     db: DbArg,
     thread: ThreadArg,
-    checkpoint: Annotated[str | None, typer.Option(help="A checkpoint id (default: the newest)")] = None,
+    checkpoint: Annotated[
+        str | None,
+        typer.Option(help="A checkpoint: its id, its end as history shows it, or a unique prefix (default: newest)"),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print a thread's state at a checkpoint."""
     with _open(db) as saver:
-        state = read_state(saver, thread, checkpoint)
+        state = read_state(saver, thread, _checkpoint_named(saver, thread, checkpoint))
     data = {
         "thread_id": thread,
         "checkpoint_id": state.record.checkpoint_id,
         "step": state.record.step,
         "values": state.values,
+        "status": state.status(),
         "next": state.next,
         "interrupts": state.interrupts(),
     }
@@ -352,7 +377,7 @@ def show(
         _print_json(data)
         return
     console.print(f"[bold]{thread}[/] @ step {state.record.step} ({state.record.checkpoint_id})")
-    console.print_json(json.dumps(serde.encode(state.values), ensure_ascii=False))
+    _print_values(state.values)
     console.print(f"next: {', '.join(state.next) or '-'}")
     for item in state.interrupts():
         console.print(f"[yellow]waiting[/] on interrupt {item['id']}: {item['value']!r}")

@@ -1,5 +1,10 @@
 """Every error Tether raises, in one tree.
 
+The classes of this module are the graph runtime's and the stores'; the parts on top define theirs
+in their own package (named on the right), under this root, so ``except TetherError`` catches
+every one. ``tests/test_error_tree.py`` fails if an exception class anywhere in ``tether`` is
+missing from this tree or does not derive from ``TetherError``.
+
     TetherError
     ├── GraphBuildError            the graph is malformed; raised by add_* and compile()
     ├── GraphRuntimeError          a run could not go on
@@ -12,13 +17,42 @@
     ├── CheckpointError            storage could not be read or written
     │   ├── SchemaVersionError     the database was written by an unknown schema version
     │   ├── CorruptCheckpointError a stored row is damaged (names thread, checkpoint, column)
-    │   └── CheckpointNotFoundError
-    └── SerializationError         a value cannot be stored or read back as tagged JSON
-        └── UnknownTypeError       a stored value names a class this process has not imported or registered
+    │   ├── CheckpointNotFoundError
+    │   ├── UnreadableThreadError  tether.tune: a thread's rows cannot be read as decisions
+    │   └── FeedbackError          tether.tune: feedback that cannot be recorded
+    ├── SerializationError         a value cannot be stored or read back as tagged JSON
+    │   └── UnknownTypeError       a stored value names a class this process has not imported or registered
+    ├── ChatModelError             tether.models: a chat model could not answer
+    │   ├── OutputParserError      the reply does not match the expected structure
+    │   └── APIError               an HTTP model server answered with an error or could not be reached
+    │       ├── AuthenticationError     401/403
+    │       ├── ModelNotFoundError      404
+    │       ├── RateLimitError          429
+    │       ├── ServerError             5xx, or an error reported mid-stream
+    │       ├── BadRequestError         other 4xx
+    │       ├── MalformedResponseError  a 200 that breaks the protocol
+    │       ├── ResponseTooLargeError   past max_response_bytes
+    │       │   └── StreamLineTooLongError  past max_line_bytes
+    │       └── APIConnectionError      (also a ConnectionError)
+    │           └── APITimeoutError     (also a TimeoutError)
+    │               └── DeadlineExceededError  past deadline
+    ├── ToolException              tether.tools: a tool failed; the model is told why
+    │   └── ToolInvocationError    the model's arguments do not match the tool's schema
+    ├── SandboxUnavailableError    tether.tools: this machine cannot isolate code
+    ├── MissingVariableError       tether.prompts: a template variable has no value
+    ├── PlanError                  tether.plan: the planner cannot use an input
+    ├── RunError                   tether.workers: a queued run could not be found, waited for or finished
+    │   ├── RunNotFoundError       no run has this id
+    │   ├── RunTimeoutError        wait()/join() gave up before the run finished
+    │   └── RunFailedError         join() on a run that ended in error or was cancelled
+    └── TrainingError              tether.tune: a training, merge or validation run cannot start or go on
+        ├── TrainingSetupError     a model path, data file or option the run cannot use
+        └── QloraUnavailableError  --qlora without CUDA or bitsandbytes
 
 Interrupts are control flow, not errors: ``GraphInterrupt`` lives in
 ``tether.types`` and never escapes ``invoke``/``stream``; it is also importable from here, where
-LangGraph programs import it (to re-raise it past their own ``except Exception``).
+LangGraph programs import it (to re-raise it past their own ``except Exception``). So is
+``RetryRun``, inside ``tether.workers``, which asks the job engine to try a run again later.
 """
 
 from __future__ import annotations

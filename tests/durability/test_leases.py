@@ -29,7 +29,7 @@ from tests.conftest import raw
 from tether import END, START, StateGraph
 from tether.checkpoint import AsyncSqliteSaver, BaseCheckpointSaver, InMemorySaver, SqliteSaver
 from tether.checkpoint._base import run_owner
-from tether.checkpoint._sqlite_schema import MIGRATIONS
+from tether.checkpoint._sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 from tether.errors import CheckpointError, ThreadBusyError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,7 +118,7 @@ def test_leases_written_before_expiry_existed_expire_after_30_seconds(tmp_path: 
     conn.commit()
     conn.close()
     with SqliteSaver.from_conn_string(path) as saver:
-        assert saver.schema_version == 2
+        assert saver.schema_version == SCHEMA_VERSION  # migrated past version 2, which added expires_at
         saver.acquire("old", "", run_owner())  # taken an hour ago by a version that never renewed it
         with pytest.raises(ThreadBusyError, match=ELSEWHERE):
             saver.acquire("new", "", run_owner())

@@ -7,6 +7,7 @@ import dataclasses
 import threading
 from collections.abc import Container, Iterator, Mapping, Sequence
 
+from tether._names import CONSUMED_KINDS
 from tether.checkpoint._base import (
     BaseCheckpointSaver,
     CheckpointRecord,
@@ -18,8 +19,6 @@ from tether.checkpoint._base import (
 from tether.checkpoint._rows import follow_links
 
 __all__ = ["InMemorySaver", "MemorySaver"]
-
-_CONSUMED = ("result", "error", "input")  # folded into the next checkpoint; interrupts stay as history
 
 
 class _Parents(Mapping[str, str | None]):
@@ -124,7 +123,7 @@ class InMemorySaver(BaseCheckpointSaver):
             self._records.setdefault((record.thread_id, record.checkpoint_ns), {})[record.checkpoint_id] = record
             if record.parent_id is not None and record.source == "loop":
                 bucket = self._pending.get((record.thread_id, record.checkpoint_ns, record.parent_id), {})
-                for key in [k for k in bucket if k[1] in _CONSUMED]:
+                for key in [k for k in bucket if k[1] in CONSUMED_KINDS]:
                     del bucket[key]
 
     def put_pending(

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from tether.errors import SchemaVersionError
+from tether.errors import CheckpointError, SchemaVersionError
 
-__all__ = ["MIGRATIONS", "SCHEMA_LOCK", "SCHEMA_VERSION", "Statement", "migrate_plan"]
+__all__ = ["MIGRATIONS", "READABLE_FROM", "SCHEMA_LOCK", "SCHEMA_VERSION", "Statement", "migrate_plan", "readable_plan"]
 
 # the first key of Tether's two-key advisory locks on schema changes (the second is the schema's name)
 SCHEMA_LOCK = 0x7E7E_5C4E
@@ -87,9 +87,29 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                                   AND r.kind = 'result')""",
         ],
     ),
+    (
+        2,
+        "waiting_interrupts leaves out tasks paused without a question (a subgraph's breakpoint), as get_state does",
+        [
+            # the open interrupts of tether.graph._thread_status: interrupt rows at the thread's
+            # newest checkpoint whose task has no result, holding at least one question
+            """CREATE OR REPLACE VIEW waiting_interrupts AS
+                SELECT t.thread_id, t.checkpoint_ns, p.checkpoint_id, p.task_id, p.value AS interrupts
+                FROM pending_writes AS p JOIN threads AS t ON t.id = p.thread
+                WHERE p.kind = 'interrupt' AND p.value <> '[]'::jsonb
+                  AND p.checkpoint_id = (SELECT max(c.checkpoint_id) FROM checkpoints c WHERE c.thread = p.thread)
+                  AND NOT EXISTS (SELECT 1 FROM pending_writes r WHERE r.thread = p.thread
+                                  AND r.checkpoint_id = p.checkpoint_id AND r.task_id = p.task_id
+                                  AND r.kind = 'result')""",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+# The oldest version the read-only path (``readable_plan``) reads as it is: readers use the tables
+# of version 1 (version 2 changed a view). Raise it when a migration changes what readers select.
+READABLE_FROM = 1
 
 # one SQL statement and its parameters; ``fetch`` asks for the rows back
 Statement = tuple[str, Any, bool]
@@ -99,7 +119,7 @@ def migrate_plan() -> Generator[Statement, list[tuple[Any, ...]], tuple[int, int
     """Bring the schema to ``SCHEMA_VERSION``; run inside one transaction.
 
     Returns the version the schema is at and the OID of its ``threads`` table (the class key
-    of the advisory locks that hold threads, see ``_postgres``).
+    of the advisory locks that hold threads, see ``_postgres_leases``).
     """
     yield "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (SCHEMA_LOCK,), False
     rows = yield "SELECT to_regclass(quote_ident(current_schema()) || '.tether_schema') IS NOT NULL", None, True
@@ -125,3 +145,43 @@ def migrate_plan() -> Generator[Statement, list[tuple[Any, ...]], tuple[int, int
         yield "INSERT INTO tether_schema (version, description) VALUES (%s, %s)", (number, description), False
     rows = yield "SELECT 'threads'::regclass::oid", None, True
     return SCHEMA_VERSION, int(rows[0][0])
+
+
+def readable_plan(where: str) -> Generator[Statement, list[tuple[Any, ...]], tuple[int, int]]:
+    """``migrate_plan`` for a reader that must not write: check the schema, change nothing.
+
+    A schema without Tether's tables is refused (LangGraph's by name), and so is a version this
+    code cannot read. Returns what ``migrate_plan`` returns.
+    """
+    rows = yield "SELECT to_regclass(quote_ident(current_schema()) || '.tether_schema') IS NOT NULL", None, True
+    if not rows[0][0]:
+        rows = yield (
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema()"
+            " AND ((table_name = 'checkpoints' AND column_name IN ('thread_id', 'checkpoint_id', 'checkpoint'))"
+            " OR table_name IN ('checkpoint_writes', 'checkpoint_blobs', 'checkpoint_migrations'))",
+            None,
+            True,
+        )
+        if int(rows[0][0]) >= 4:
+            raise CheckpointError(
+                f"{where} holds a LangGraph checkpoint database (tables checkpoints, checkpoint_writes), not a "
+                "Tether one; Tether reads only databases its own savers wrote, and it does not convert LangGraph's yet"
+            )
+        raise CheckpointError(
+            f"{where} is not a Tether database (no tether_schema table in its current schema); "
+            "it was left unchanged. Name the database a Tether PostgresSaver wrote"
+        )
+    rows = yield "SELECT coalesce(max(version), 0) FROM tether_schema", None, True
+    version = int(rows[0][0])
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{where} has Tether schema version {version}, but this Tether understands "
+            f"versions up to {SCHEMA_VERSION}: upgrade Tether to read it"
+        )
+    if version < READABLE_FROM:
+        raise SchemaVersionError(
+            f"{where} has Tether schema version {version}, older than this Tether reads without migrating it "
+            f"({READABLE_FROM}); open it once with a program that writes (any Tether graph run on it) to upgrade it"
+        )
+    rows = yield "SELECT 'threads'::regclass::oid", None, True
+    return version, int(rows[0][0])

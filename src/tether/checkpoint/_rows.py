@@ -16,13 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any, NoReturn
 
+from tether._names import PENDING_KINDS
 from tether.checkpoint._base import CheckpointRecord, PendingWrite
 from tether.errors import CorruptCheckpointError
 
 __all__ = ["KINDS", "SOURCES", "checked_pending", "checked_record", "checked_thread", "corrupt", "follow_links"]
 
 SOURCES = frozenset({"input", "loop", "update", "fork"})
-KINDS = frozenset({"result", "interrupt", "resume", "error", "input"})
+KINDS = PENDING_KINDS
 # checkpoints columns in the order every store selects them
 _CHECKPOINT_COLUMNS = ("checkpoint_id", "parent_id", "step", "source", "created_at", "next", "writes", "metadata")
 

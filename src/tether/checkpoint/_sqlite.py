@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from tether._names import CONSUMED_KINDS_SQL
 from tether.checkpoint._base import (
     BaseCheckpointSaver,
     CheckpointRecord,
@@ -30,9 +31,10 @@ from tether.checkpoint._base import (
     PendingWrite,
     ThreadSummary,
 )
+from tether.checkpoint._key_cache import ThreadKeys
 from tether.checkpoint._rows import checked_pending, checked_record, checked_thread, follow_links
 from tether.checkpoint._sqlite_leases import DEFAULT_LEASE_TTL, SqliteLeases, check_lease_ttl
-from tether.checkpoint._sqlite_schema import migrate
+from tether.checkpoint._sqlite_schema import check_readable, migrate
 from tether.errors import CheckpointError, TetherError
 
 __all__ = ["AsyncSqliteSaver", "SqliteSaver", "Synchronous"]
@@ -58,10 +60,20 @@ class SqliteSaver(BaseCheckpointSaver):
     ``lease_ttl`` (seconds): how long a run's hold on its thread lasts unless renewed. The saver
     renews the leases of its runs every ``lease_ttl / 3``; a run whose process died or hung frees
     its thread for other hosts ``lease_ttl`` after its last renewal (at once on its own host).
+
+    ``read_only=True`` (``from_conn_string(path, read_only=True)``, what the ``tether`` reading
+    commands use) opens the file with SQLite's ``mode=ro``: the database is never created,
+    migrated or switched to WAL, a file that is not a Tether database is refused, and every write
+    raises ``CheckpointError``.
     """
 
     def __init__(
-        self, conn: sqlite3.Connection, *, synchronous: Synchronous = "NORMAL", lease_ttl: float = DEFAULT_LEASE_TTL
+        self,
+        conn: sqlite3.Connection,
+        *,
+        synchronous: Synchronous = "NORMAL",
+        lease_ttl: float = DEFAULT_LEASE_TTL,
+        read_only: bool = False,
     ) -> None:
         if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise CheckpointError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
@@ -69,7 +81,18 @@ class SqliteSaver(BaseCheckpointSaver):
         self.conn = conn
         self.synchronous = synchronous
         self._lock = threading.RLock()
-        self._keys: dict[tuple[str, str], int] = {}
+        self._keys = ThreadKeys()  # bounded: a cache of the threads table
+        self.read_only = read_only
+        if read_only:
+            conn.isolation_level = None
+            path = _database_path(conn)
+            with self._translate(f"opening {path!r} read-only"):
+                conn.execute("PRAGMA query_only = ON")  # belt and braces: SQLite refuses writes itself
+                conn.execute("PRAGMA busy_timeout = 10000")
+                self.schema_version = check_readable(conn, path)
+            self._lease_conn = conn
+            self._leases = SqliteLeases(conn, self._lock, ttl, self._key)
+            return
         with self._translate("opening the database"):
             conn.isolation_level = None  # transactions are explicit below
             conn.execute("PRAGMA busy_timeout = 10000")
@@ -98,18 +121,30 @@ class SqliteSaver(BaseCheckpointSaver):
 
     @classmethod
     def from_conn_string(
-        cls, path: str | Path, *, synchronous: Synchronous = "NORMAL", lease_ttl: float = DEFAULT_LEASE_TTL
+        cls,
+        path: str | Path,
+        *,
+        synchronous: Synchronous = "NORMAL",
+        lease_ttl: float = DEFAULT_LEASE_TTL,
+        read_only: bool = False,
     ) -> SqliteSaver:
         """Open (creating if needed) the database at ``path``; ``":memory:"`` works too.
 
+        With ``read_only`` the file must exist and be a Tether database; it is never written.
         Usable directly or as a context manager that closes the connection.
         """
         try:
-            conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            if read_only:
+                if str(path) == ":memory:" or not Path(path).is_file():
+                    raise CheckpointError(f"no database file at {str(path)!r} to read (it was not created)")
+                uri = Path(path).resolve().as_uri() + "?mode=ro"
+                conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+            else:
+                conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         except sqlite3.Error as exc:
             raise CheckpointError(f"cannot open SQLite database {str(path)!r}: {exc}") from exc
         try:
-            return cls(conn, synchronous=synchronous, lease_ttl=lease_ttl)
+            return cls(conn, synchronous=synchronous, lease_ttl=lease_ttl, read_only=read_only)
         except BaseException:
             conn.close()
             raise
@@ -124,8 +159,16 @@ class SqliteSaver(BaseCheckpointSaver):
         except sqlite3.Error as exc:
             raise CheckpointError(f"SQLite error while {doing}: {exc}") from exc
 
+    def _refuse_if_read_only(self, doing: str) -> None:
+        if self.read_only:
+            raise CheckpointError(
+                f"cannot write while {doing}: this SqliteSaver was opened read-only (read_only=True); "
+                "open the database without read_only to write"
+            )
+
     @contextmanager
     def _transaction(self, doing: str, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        self._refuse_if_read_only(doing)
         conn = conn or self.conn
         with self._lock, self._translate(doing):
             conn.execute("BEGIN IMMEDIATE")
@@ -343,8 +386,7 @@ class SqliteSaver(BaseCheckpointSaver):
             )
         if r.parent_id is not None and r.source == "loop" and r.clears_pending:
             conn.execute(  # results and errors are now in r.writes; interrupts stay as history
-                "DELETE FROM pending_writes WHERE thread = ? AND checkpoint_id = ?"
-                " AND kind IN ('result', 'error', 'input')",
+                f"DELETE FROM pending_writes WHERE thread = ? AND checkpoint_id = ? AND kind IN {CONSUMED_KINDS_SQL}",
                 (key, r.parent_id),
             )
 
@@ -373,9 +415,12 @@ class SqliteSaver(BaseCheckpointSaver):
         return self._leases.ttl
 
     def acquire(self, thread_id: str, checkpoint_ns: str, owner: str) -> None:
+        self._refuse_if_read_only(f"taking thread {thread_id!r} for a run")
         self._leases.acquire(thread_id, checkpoint_ns, owner)
 
     def release(self, thread_id: str, checkpoint_ns: str, owner: str) -> None:
+        if self.read_only:
+            return  # acquire refused: nothing is held
         self._leases.release(thread_id, checkpoint_ns, owner)
 
     def close(self) -> None:
@@ -384,6 +429,11 @@ class SqliteSaver(BaseCheckpointSaver):
             if self._lease_conn is not self.conn:
                 self._lease_conn.close()
             self.conn.close()
+
+
+def _database_path(conn: sqlite3.Connection) -> str:
+    row = conn.execute("PRAGMA database_list").fetchone()
+    return str(row[2]) if row else ""
 
 
 class AsyncSqliteSaver(SqliteSaver):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from tether.errors import SchemaVersionError
+from tether.errors import CheckpointError, SchemaVersionError
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
+__all__ = ["MIGRATIONS", "READABLE_FROM", "SCHEMA_VERSION", "check_readable", "migrate"]
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (
@@ -84,9 +84,37 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "UPDATE thread_leases SET expires_at = (julianday(acquired_at) - 2440587.5) * 86400.0 + 30.0",
         ],
     ),
+    (
+        3,
+        "waiting_interrupts leaves out tasks paused without a question (a subgraph's breakpoint), as get_state does",
+        [
+            "DROP VIEW waiting_interrupts",
+            # the open interrupts of tether.graph._thread_status: interrupt rows at the thread's
+            # newest checkpoint whose task has no result, holding at least one question
+            """CREATE VIEW waiting_interrupts AS
+                SELECT t.thread_id, t.checkpoint_ns, p.checkpoint_id, p.task_id, p.value AS interrupts
+                FROM pending_writes AS p JOIN threads AS t ON t.id = p.thread
+                WHERE p.kind = 'interrupt' AND p.value <> '[]'
+                  AND p.checkpoint_id = (SELECT MAX(c.checkpoint_id) FROM checkpoints c WHERE c.thread = p.thread)
+                  AND NOT EXISTS (SELECT 1 FROM pending_writes r WHERE r.thread = p.thread
+                                  AND r.checkpoint_id = p.checkpoint_id AND r.task_id = p.task_id
+                                  AND r.kind = 'result')""",
+        ],
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+# The oldest version the read-only path understands: reading uses only the tables of version 1
+# (version 2 changed leases, which readers never touch). Raise it when a migration changes what
+# readers select; an older database is then refused with the advice to open it once for writing.
+READABLE_FROM = 1
+
+# What LangGraph's SqliteSaver creates: told apart so its users learn what the file is.
+_LANGGRAPH_TABLES = {
+    "checkpoints": {"thread_id", "checkpoint_ns", "checkpoint_id", "type", "checkpoint"},
+    "writes": {"thread_id", "checkpoint_ns", "checkpoint_id", "task_id", "channel", "value"},
+}
 
 
 def current_version(conn: sqlite3.Connection) -> int:
@@ -95,6 +123,40 @@ def current_version(conn: sqlite3.Connection) -> int:
         return 0
     row = conn.execute("SELECT MAX(version) FROM tether_schema").fetchone()
     return int(row[0] or 0)
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {str(row[1]) for row in conn.execute("SELECT * FROM pragma_table_info(?)", (table,))}
+
+
+def check_readable(conn: sqlite3.Connection, path: str) -> int:
+    """The schema version of a database opened read-only, which is never migrated.
+
+    A file without Tether's tables is refused (a LangGraph checkpoint database by name), and so
+    is a version this code cannot read; nothing is written either way.
+    """
+    version = current_version(conn)
+    if version == 0:
+        if all(cols <= _columns(conn, table) for table, cols in _LANGGRAPH_TABLES.items()):
+            raise CheckpointError(
+                f"{path!r} is a LangGraph checkpoint database (tables checkpoints and writes), not a Tether one; "
+                "Tether reads only databases its own savers wrote, and it does not convert LangGraph's yet"
+            )
+        raise CheckpointError(
+            f"{path!r} is not a Tether database (no tether_schema table); it was left unchanged. "
+            "Name the file a Tether SqliteSaver wrote"
+        )
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{path!r} has Tether schema version {version}, but this Tether understands "
+            f"versions up to {SCHEMA_VERSION}: upgrade Tether to read it"
+        )
+    if version < READABLE_FROM:
+        raise SchemaVersionError(
+            f"{path!r} has Tether schema version {version}, older than this Tether reads without migrating it "
+            f"({READABLE_FROM}); open it once with a program that writes (any Tether graph run on it) to upgrade it"
+        )
+    return version
 
 
 def migrate(conn: sqlite3.Connection) -> int:

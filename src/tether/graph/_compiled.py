@@ -6,11 +6,11 @@ import asyncio
 import contextvars
 import dataclasses
 import warnings
-from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
+from tether._names import JOIN_PREFIX, PENDING_ERROR, PENDING_RESULT, is_join
 from tether.checkpoint._base import BaseCheckpointSaver, arelease_after_run, release_after_run, run_owner
 from tether.errors import CheckpointNotFoundError, ConfigError, CorruptCheckpointError, InvalidUpdateError
 from tether.graph._algo import Join, Task, TaskResult, Topology, apply_order, apply_step, plan_next, tasks_from_specs
@@ -21,11 +21,11 @@ from tether.graph._runner import arun_task, current_scope, route_update, run_tas
 from tether.graph._state import (
     DecodedCheckpoint,
     SnapshotPolicy,
-    decode_pending,
     decode_record,
-    rebuild,
     reducer_name,
 )
+from tether.graph._state_cache import StateCache
+from tether.graph._thread_status import thread_status
 from tether.types import (
     END,
     START,
@@ -45,18 +45,6 @@ __all__ = ["CompiledStateGraph"]
 DEFAULT_RECURSION_LIMIT = 10_007  # LangGraph 1.2's default, so ported loops behave the same
 _STREAM_MODES = {"values", "updates", "debug", "checkpoints", "tasks", "custom", "messages"}
 _DURABILITY = ("sync", "async", "exit")
-
-
-class _LRU(OrderedDict[Any, Any]):
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-    def put(self, key: Any, value: Any) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        if len(self) > self.size:
-            self.popitem(last=False)
 
 
 class CompiledStateGraph:
@@ -90,7 +78,8 @@ class CompiledStateGraph:
         self.name = name
         order = {START: -1, **{n: i for i, n in enumerate(builder.nodes)}}
         joins = [
-            Join(f"join:{'+'.join(sources)}:{target}", frozenset(sources), target) for sources, target in builder.joins
+            Join(f"{JOIN_PREFIX}{'+'.join(sources)}:{target}", frozenset(sources), target)
+            for sources, target in builder.joins
         ]
         self.topology = Topology(channels=dict(builder.channels), node_order=order, joins=joins)
         self.edges_from: dict[str, list[str]] = {}
@@ -99,7 +88,7 @@ class CompiledStateGraph:
         self.branches_from: dict[str, list[Branch]] = {}
         for branch in builder.branches:
             self.branches_from.setdefault(branch.source, []).append(branch)
-        self.head_cache = _LRU(256)
+        self.state_cache = StateCache()  # decoded states by checkpoint, shared by runs and reads
         self.reducer_names = {k: reducer_name(c.reducer) for k, c in builder.channels.items() if c.reducer}
 
     # -- helpers used by the loop ---------------------------------------------------------
@@ -154,7 +143,7 @@ class CompiledStateGraph:
         elif decoded.writes:
             writes = {}
             for entry in decoded.writes:
-                pairs = {k: v for k, v in entry.get("writes", ()) if not k.startswith("join:")}
+                pairs = {k: v for k, v in entry.get("writes", ()) if not is_join(k)}
                 writes[entry["node"]] = pairs or None
         else:
             writes = None
@@ -535,7 +524,9 @@ class CompiledStateGraph:
         checkpoint_id: str | None,
         subgraphs: bool,
     ) -> StateSnapshot:
-        loaded = saver.get(thread_id, ns, checkpoint_id)
+        cache = self.state_cache
+        known = cache.head(thread_id, ns) if checkpoint_id is None else cache.get(thread_id, ns, checkpoint_id)
+        loaded = saver.get(thread_id, ns, checkpoint_id, have=known.checkpoint_id if known else None)
         if loaded is None:
             if checkpoint_id is not None:
                 raise CheckpointNotFoundError(f"thread {thread_id!r} has no checkpoint {checkpoint_id!r}")
@@ -549,8 +540,9 @@ class CompiledStateGraph:
                 tasks=(),
                 interrupts=(),
             )
-        states, _ = rebuild(self.topology, loaded.chain, self.initial_values())
-        decoded, values = states[-1]
+        if loaded.chain or known is None:
+            (known,) = cache.rebuild(self.topology, loaded.chain, self.initial_values(), head=checkpoint_id is None)
+        decoded, values = known.decoded, known.values
         child = saver.first_child(thread_id, ns, decoded.record.checkpoint_id)
         snap = self._snapshot(config, decoded, values, loaded.pending, child=decode_record(child) if child else None)
         if not snap.next:
@@ -589,31 +581,24 @@ class CompiledStateGraph:
         child: DecodedCheckpoint | None,
     ) -> StateSnapshot:
         record = decoded.record
-        tasks = tasks_from_specs(record.checkpoint_id, decoded.next)
-        by_task: dict[str, dict[str, Any]] = {}
-        for pw in pending:
-            by_task.setdefault(pw.task_id, {})[pw.kind] = decode_pending(record.thread_id, record.checkpoint_id, pw)
+        where = thread_status(decoded, pending)  # the one reader of open interrupts (the CLI's too)
         done_results: list[TaskResult] = []
         child_results: dict[int, dict[str, Any]] = {}
         if child is not None:
             for entry in child.writes:
                 if "task" in entry:
-                    child_results[entry["task"]] = dict(
-                        (k, v) for k, v in entry.get("writes", ()) if not k.startswith("join:")
-                    )
+                    child_results[entry["task"]] = dict((k, v) for k, v in entry.get("writes", ()) if not is_join(k))
         snapshots: list[TaskSnapshot] = []
         all_interrupts: list[Interrupt] = []
-        for task in tasks:
-            info = by_task.get(task.id, {})
-            interrupts: tuple[Interrupt, ...] = ()
-            if "result" not in info:  # a resumed task that finished no longer waits
-                interrupts = tuple(Interrupt(value=i["value"], id=i["id"]) for i in info.get("interrupt", ()))
+        for due in where.tasks:
+            task = due.task
+            interrupts = tuple(Interrupt(value=i["value"], id=i["id"]) for i in due.open_interrupts())
             all_interrupts += interrupts
             result = None
-            if "result" in info:
-                r = TaskResult.from_pending(task, info["result"])
+            if due.finished:
+                r = TaskResult.from_pending(task, due.value(PENDING_RESULT))
                 done_results.append(r)
-                result = {k: v for k, v in r.writes if not k.startswith("join:")}
+                result = {k: v for k, v in r.writes if not is_join(k)}
             elif task.index in child_results:
                 result = child_results[task.index]
             snapshots.append(
@@ -621,7 +606,7 @@ class CompiledStateGraph:
                     id=task.id,
                     name=task.node,
                     path=task.path,
-                    error=info.get("error"),
+                    error=due.value(PENDING_ERROR),
                     interrupts=interrupts,
                     result=result,
                 )
@@ -638,10 +623,9 @@ class CompiledStateGraph:
                     checkpoint_id=record.checkpoint_id,
                     column="pending_writes.value",
                 ) from exc
-        done_ids = {r.task.id for r in done_results}
         return StateSnapshot(
             values=self.stream_values(values),
-            next=tuple(t.node for t in tasks if t.id not in done_ids),
+            next=tuple(where.next),
             config=self._config(config, record.checkpoint_id),
             metadata=self._metadata(decoded),
             created_at=record.created_at,
@@ -674,12 +658,17 @@ class CompiledStateGraph:
                 if record.parent_id is not None and record.source == "loop":
                     children.setdefault(record.parent_id, decoded)
                 continue
+            hit = None if record.checkpoint_id in states else self.state_cache.get(thread_id, ns, record.checkpoint_id)
+            if hit is not None:
+                states[record.checkpoint_id] = (hit.decoded, hit.values)
             if record.checkpoint_id not in states:
                 loaded = saver.get(thread_id, ns, record.checkpoint_id)
                 assert loaded is not None
-                chain_states, _ = rebuild(self.topology, loaded.chain, self.initial_values())
-                for d, v in chain_states:
-                    states[d.record.checkpoint_id] = (d, v)
+                # one fold for the rest of the page (newest first, so the chain's older entries
+                # are what comes next), not one per entry
+                page = len(loaded.chain) if limit is None else limit - count
+                for entry in self.state_cache.rebuild(self.topology, loaded.chain, self.initial_values(), keep=page):
+                    states[entry.checkpoint_id] = (entry.decoded, entry.values)
             _, values = states.pop(record.checkpoint_id)
             pending = saver.pending(thread_id, ns, record.checkpoint_id)
             child = children.get(record.checkpoint_id)
@@ -727,8 +716,8 @@ class CompiledStateGraph:
             if loaded is None:
                 decoded, current, policy = None, self.initial_values(), None
             else:
-                states, policy = rebuild(self.topology, loaded.chain, self.initial_values())
-                decoded, current = states[-1]
+                (state,) = self.state_cache.rebuild(self.topology, loaded.chain, self.initial_values())
+                decoded, current, policy = state.decoded, dict(state.values), state.policy.copy()
             node = self._infer_as_node(decoded, as_node)
             if node == START:
                 update = self.coerce_input(values)

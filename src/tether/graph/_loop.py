@@ -15,6 +15,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from tether._names import (
+    COMMAND_KEY,
+    PENDING_ERROR,
+    PENDING_INPUT,
+    PENDING_INTERRUPT,
+    PENDING_RESULT,
+    PENDING_RESUME,
+    is_join,
+)
 from tether.checkpoint import _serde as serde
 from tether.checkpoint._base import CheckpointRecord, LoadedCheckpoint, PendingWrite, new_checkpoint_id
 from tether.errors import (
@@ -44,7 +53,6 @@ from tether.graph._state import (
     check_next_nodes,
     decode_pending,
     pull_nodes,
-    rebuild,
 )
 from tether.messages import BaseMessage, add_messages, convert_to_messages
 from tether.types import START, Command, Interrupt, Runtime, Send
@@ -55,7 +63,6 @@ if TYPE_CHECKING:
 __all__ = ["Call", "Emit", "Execute", "Head", "RunLoop", "build_record"]
 
 INTERRUPT = "__interrupt__"
-COMMAND_KEY = "__command__"  # marks a Command given as the input of a fresh or finished thread
 
 
 @dataclass(slots=True)
@@ -184,8 +191,7 @@ class RunLoop:
         """Keep the newest committed state in memory: the thread's next run skips rebuilding it."""
         head = self.head
         if head is not None and head.decoded is not None and not self.deferred:
-            entry = (head.decoded.record.checkpoint_id, head.decoded, head.values, head.policy)
-            self.graph.head_cache.put((self.thread_id, self.ns), entry)
+            self.graph.state_cache.put(head.decoded, head.values, head.policy, head=True)
 
     def _flush(self) -> Generator[Effect, Any, None]:
         if self.deferred:
@@ -315,7 +321,9 @@ class RunLoop:
         writes: list[PendingWrite] = []
         if command.resume is not None:
             resume = self._resolve_resume(head, waiting, resume)
-            writes += [PendingWrite(task_id=tid, kind="resume", value=serde.dumps(v)) for tid, v in resume.items()]
+            writes += [
+                PendingWrite(task_id=tid, kind=PENDING_RESUME, value=serde.dumps(v)) for tid, v in resume.items()
+            ]
         else:
             resume = {}
         if command.update is not None or command.goto:
@@ -326,7 +334,7 @@ class RunLoop:
                 if name not in self.graph.builder.nodes:
                     raise InvalidUpdateError(f"Command(goto={name!r}) names an unknown node")
             pre_value = {"writes": [[k, v] for k, v in self.pre], "goto": goto}
-            writes.append(PendingWrite(task_id=INPUT_NODE, kind="input", value=serde.dumps(pre_value)))
+            writes.append(PendingWrite(task_id=INPUT_NODE, kind=PENDING_INPUT, value=serde.dumps(pre_value)))
             self.input_goto = goto
         if writes:
             self.pending_at.add(head.id or "")
@@ -346,7 +354,9 @@ class RunLoop:
         for interrupt_id_, v in picked.items():
             resume.setdefault(by_id[interrupt_id_], {})[interrupt_id_] = v
         tids = {by_id[k] for k in picked}
-        writes = [PendingWrite(task_id=tid, kind="resume", value=serde.dumps(resume[tid])) for tid in sorted(tids)]
+        writes = [
+            PendingWrite(task_id=tid, kind=PENDING_RESUME, value=serde.dumps(resume[tid])) for tid in sorted(tids)
+        ]
         self.pending_at.add(head.id or "")
         yield Call("put_pending", (self.thread_id, self.ns, head.id, writes))
         return resume
@@ -362,10 +372,13 @@ class RunLoop:
         initial = self.graph.initial_values()
         if self.saver is None:
             return Head(None, initial)
-        cache_key = (self.thread_id, self.ns)
-        cached = self.graph.head_cache.get(cache_key)
+        cache = self.graph.state_cache
+        if self.checkpoint_id is None:
+            cached = cache.head(self.thread_id, self.ns)
+        else:
+            cached = cache.get(self.thread_id, self.ns, self.checkpoint_id)
         loaded: LoadedCheckpoint | None = yield Call(
-            "get", (self.thread_id, self.ns, self.checkpoint_id), {"have": cached[0] if cached else None}
+            "get", (self.thread_id, self.ns, self.checkpoint_id), {"have": cached.checkpoint_id if cached else None}
         )
         if loaded is None:
             if self.checkpoint_id is not None:
@@ -379,12 +392,11 @@ class RunLoop:
             )
             self._newest_id = newest.record.checkpoint_id if newest else None
         if not loaded.chain and cached is not None:
-            _, decoded, values, policy = cached
-            return Head(decoded, dict(values), policy.copy(), loaded.pending)
-        states, policy = rebuild(self.graph.topology, loaded.chain, initial)
-        decoded, values = states[-1]
-        check_next_nodes(decoded, self.graph.builder.nodes)  # stored task names pick the code that runs
-        return Head(decoded, values, policy, loaded.pending)
+            state = cached
+        else:
+            (state,) = cache.rebuild(self.graph.topology, loaded.chain, initial, head=self.checkpoint_id is None)
+        check_next_nodes(state.decoded, self.graph.builder.nodes)  # stored task names pick the code that runs
+        return Head(state.decoded, dict(state.values), state.policy.copy(), loaded.pending)
 
     def _pending_state(
         self, head: Head
@@ -402,15 +414,15 @@ class RunLoop:
             task = tasks.get(pw.task_id)
             if task is None:
                 continue
-            if pw.kind == "result":
+            if pw.kind == PENDING_RESULT:
                 cached[task.id] = TaskResult.from_pending(task, decode_pending(self.thread_id, head.id, pw))
-            elif pw.kind == "interrupt":
+            elif pw.kind == PENDING_INTERRUPT:
                 asked = decode_pending(self.thread_id, head.id, pw)
                 waiting[task.id] = tuple(Interrupt(value=i["value"], id=i["id"]) for i in asked)
-            elif pw.kind == "resume":
+            elif pw.kind == PENDING_RESUME:
                 resume[task.id] = decode_pending(self.thread_id, head.id, pw)
         for pw in head.pending:
-            if pw.kind == "input":
+            if pw.kind == PENDING_INPUT:
                 recorded = decode_pending(self.thread_id, head.id, pw)
                 self.pre = [(k, v) for k, v in recorded["writes"]]
                 self.input_goto = recorded["goto"]
@@ -605,7 +617,7 @@ class RunLoop:
             head, source="loop", step=head.step + 1, writes=writes, next_specs=next_specs, values=values
         )
         self.final_values = values
-        if self.pre or any(r.writes for r in ordered if any(not k.startswith("join:") for k, _ in r.writes)):
+        if self.pre or any(r.writes for r in ordered if any(not is_join(k) for k, _ in r.writes)):
             yield from self._emit_values(values)
         return new
 
@@ -651,7 +663,7 @@ class RunLoop:
             if r.task.node == START:
                 continue
             if "debug" in self.modes or "tasks" in self.modes:
-                result = None if r.error else {k: v for k, v in r.writes if not k.startswith("join:")}
+                result = None if r.error else {k: v for k, v in r.writes if not is_join(k)}
                 yield from self._emit_task_event(
                     step,
                     "task_result",
@@ -736,7 +748,7 @@ class RunLoop:
                 return None  # nothing is stored mid-run; _save_partial keeps it if the run stops here
             self.persisted.add(result.task.id)
             self.pending_at.add(head.id or "")
-            write = PendingWrite(task_id=result.task.id, kind="result", value=_dumps_pending(result))
+            write = PendingWrite(task_id=result.task.id, kind=PENDING_RESULT, value=_dumps_pending(result))
             return Call("put_pending", (self.thread_id, self.ns, head.id, [write]))
 
         return on_done
@@ -748,15 +760,17 @@ class RunLoop:
             return
         yield from self._flush()  # pending rows refer to the checkpoint they ran from
         writes = [
-            PendingWrite(task_id=r.task.id, kind="result", value=_dumps_pending(r))
+            PendingWrite(task_id=r.task.id, kind=PENDING_RESULT, value=_dumps_pending(r))
             for r in done
             if r.task.id not in self.persisted
         ]
-        writes += [PendingWrite(task_id=r.task.id, kind="error", value=serde.dumps(repr(r.error))) for r in failed]
+        writes += [
+            PendingWrite(task_id=r.task.id, kind=PENDING_ERROR, value=serde.dumps(repr(r.error))) for r in failed
+        ]
         writes += [
             PendingWrite(
                 task_id=r.task.id,
-                kind="interrupt",
+                kind=PENDING_INTERRUPT,
                 value=serde.dumps([{"id": i.id, "value": i.value} for i in r.interrupts]),
             )
             for r in paused

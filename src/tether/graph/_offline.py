@@ -12,11 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tether._names import is_join
 from tether.checkpoint._base import BaseCheckpointSaver, CheckpointRecord, PendingWrite
 from tether.errors import CheckpointNotFoundError
-from tether.graph._algo import Topology, tasks_from_specs
+from tether.graph._algo import Topology
 from tether.graph._schema import Channel
-from tether.graph._state import DecodedCheckpoint, decode_pending, decode_record, decode_snapshot, rebuild
+from tether.graph._state import DecodedCheckpoint, decode_record, decode_snapshot, rebuild
+from tether.graph._thread_status import Status, ThreadStatus, thread_status
 from tether.messages import add_messages
 
 __all__ = ["KNOWN_REDUCERS", "ThreadState", "read_state"]
@@ -44,16 +46,20 @@ class ThreadState:
         return self.decoded.record
 
     @property
+    def tasks(self) -> ThreadStatus:
+        """The due tasks and where each stands (``tether.graph._thread_status``)."""
+        return thread_status(self.decoded, self.pending)
+
+    @property
     def next(self) -> list[str]:
-        done = {p.task_id for p in self.pending if p.kind == "result"}
-        return [t.node for t in tasks_from_specs(self.record.checkpoint_id, self.decoded.next) if t.id not in done]
+        return self.tasks.next
 
     def interrupts(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for p in self.pending:
-            if p.kind == "interrupt":
-                out += decode_pending(self.record.thread_id, self.record.checkpoint_id, p)
-        return out
+        """The open interrupts: those of tasks that have not finished."""
+        return self.tasks.open_interrupts()
+
+    def status(self) -> Status:
+        return self.tasks.status()
 
 
 def read_state(
@@ -86,5 +92,5 @@ def read_state(
     topology = Topology(channels=channels, node_order={})
     states, _ = rebuild(topology, loaded.chain, {})
     decoded, values = states[-1]
-    visible = {k: v for k, v in values.items() if not k.startswith("join:")}
+    visible = {k: v for k, v in values.items() if not is_join(k)}
     return ThreadState(decoded, visible, loaded.pending, unknown)

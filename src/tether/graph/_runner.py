@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from tether._names import COMMAND_KEY
 from tether.errors import GraphRuntimeError, InvalidUpdateError
 from tether.graph._algo import Task, TaskResult, apply_step, interrupt_id, join_writes
 from tether.graph._live import StepEnv
@@ -263,8 +264,8 @@ def route_update(
 
 def _start_value(arg: Any) -> Any:
     """The run input, or the Command it was given as (stored as a plain marker dict)."""
-    if isinstance(arg, dict) and "__command__" in arg:
-        cmd = arg["__command__"]
+    if isinstance(arg, dict) and COMMAND_KEY in arg:
+        cmd = arg[COMMAND_KEY]
         goto = [Send(g["node"], g["arg"]) if isinstance(g, dict) else g for g in cmd["goto"]]
         return _InputCommand(update=cmd["update"], goto=goto, entry=cmd.get("entry", True))
     return arg

@@ -11,10 +11,12 @@ from collections.abc import Container
 from dataclasses import dataclass
 from typing import Any
 
+from tether._names import PENDING_ERROR, PENDING_INPUT, PENDING_INTERRUPT, PENDING_RESULT, PENDING_RESUME
 from tether.checkpoint import _serde as serde
 from tether.checkpoint._base import CheckpointRecord, PendingWrite
 from tether.errors import CorruptCheckpointError, UnknownTypeError
 from tether.graph._algo import Topology, apply_step
+from tether.graph._fold import Folder
 from tether.types import START
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "decode_record",
     "decode_snapshot",
     "rebuild",
+    "rebuild_states",
 ]
 
 INPUT_NODE = "__input__"
@@ -207,7 +210,13 @@ def _input(value: Any) -> Any:
     return state
 
 
-_PENDING_SHAPES = {"result": _result, "interrupt": _interrupts, "resume": _resume, "error": _error, "input": _input}
+_PENDING_SHAPES = {
+    PENDING_RESULT: _result,
+    PENDING_INTERRUPT: _interrupts,
+    PENDING_RESUME: _resume,
+    PENDING_ERROR: _error,
+    PENDING_INPUT: _input,
+}
 
 
 def decode_pending(thread_id: str, checkpoint_id: str | None, write: PendingWrite) -> Any:
@@ -237,31 +246,78 @@ def step_writes(decoded: DecodedCheckpoint) -> list[tuple[str, list[tuple[str, A
     return [(e["node"], [(k, v) for k, v in e.get("writes", ())]) for e in decoded.writes]
 
 
+def _step_parts(
+    parent: DecodedCheckpoint | None, child: DecodedCheckpoint
+) -> list[tuple[list[str], list[tuple[str, list[tuple[str, Any]]]]]]:
+    """``child``'s step as ``apply_step`` calls: a Command(update=…) first, then the tasks' writes."""
+    entries = step_writes(child)
+    parts: list[tuple[list[str], list[tuple[str, list[tuple[str, Any]]]]]] = []
+    if entries and entries[0][0] == INPUT_NODE:  # a Command(update=…) applied before the step's tasks
+        parts.append(([], entries[:1]))
+        entries = entries[1:]
+    ran = pull_nodes(parent.next) if parent is not None and child.record.source == "loop" else []
+    parts.append((ran, entries))
+    return parts
+
+
 def fold(
     topo: Topology, values: dict[str, Any], parent: DecodedCheckpoint | None, child: DecodedCheckpoint
 ) -> dict[str, Any]:
     """The state at ``child`` given the state at its parent."""
-    entries = step_writes(child)
-    if entries and entries[0][0] == INPUT_NODE:  # a Command(update=…) applied before the step's tasks
-        values = apply_step(topo, values, (), entries[:1], check=False)
-        entries = entries[1:]
-    ran = pull_nodes(parent.next) if parent is not None and child.record.source == "loop" else []
-    return apply_step(topo, values, ran, entries, check=False)
+    for ran, entries in _step_parts(parent, child):
+        values = apply_step(topo, values, ran, entries, check=False)
+    return values
+
+
+Start = tuple[DecodedCheckpoint, dict[str, Any], SnapshotPolicy]
 
 
 def rebuild(
-    topo: Topology, chain: list[CheckpointRecord], initial: dict[str, Any]
+    topo: Topology,
+    chain: list[CheckpointRecord],
+    initial: dict[str, Any],
+    *,
+    keep: int | None = None,
+    start: Start | None = None,
 ) -> tuple[list[tuple[DecodedCheckpoint, dict[str, Any]]], SnapshotPolicy]:
-    """States along ``chain`` (oldest first), and the snapshot accounting at its end.
+    """States along ``chain``: see ``rebuild_states``, without each state's snapshot accounting."""
+    states, policy = rebuild_states(topo, chain, initial, keep=keep, start=start)
+    return [(d, v) for d, v, _ in states], policy
+
+
+def rebuild_states(
+    topo: Topology,
+    chain: list[CheckpointRecord],
+    initial: dict[str, Any],
+    *,
+    keep: int | None = None,
+    start: Start | None = None,
+) -> tuple[list[Start], SnapshotPolicy]:
+    """States along ``chain`` (oldest first; only the newest ``keep`` of them when given), and
+    the snapshot accounting at its end.
 
     Tether stores a snapshot with every thread's first checkpoint, so a chain that starts
     without one was cut short: its state would silently lack what came before, and is refused.
+    ``start`` is the state already known at ``chain[0]`` (a cached one): folding begins there.
+
+    Folding costs time proportional to the writes folded (``Folder``), and a state is only
+    materialised for the entries kept: a ``get_state`` keeps one, a history page its length.
     """
-    out: list[tuple[DecodedCheckpoint, dict[str, Any]]] = []
+    out: list[Start] = []
+    first_kept = 0 if keep is None else max(len(chain) - keep, 0)
     policy = SnapshotPolicy()
     parent: DecodedCheckpoint | None = None
-    values: dict[str, Any] = dict(initial)
+    folder: Folder | None = None
     for i, record in enumerate(chain):
+        if i == 0 and start is not None:
+            decoded, values, start_policy = start
+            assert decoded.record.checkpoint_id == record.checkpoint_id
+            policy = start_policy.copy()
+            folder = Folder(topo, values)
+            if i >= first_kept:
+                out.append((decoded, values, policy.copy()))
+            parent = decoded
+            continue
         decoded = decode_record(record)
         if i == 0:
             if record.snapshot is None:
@@ -273,10 +329,10 @@ def rebuild(
                     checkpoint_id=record.checkpoint_id,
                     column="checkpoints.parent_id",
                 )
-            values = decode_snapshot(record)["values"]
+            folder = Folder(topo, decode_snapshot(record)["values"])
             policy.snapshotted(len(record.snapshot))
         else:
-            assert parent is not None
+            assert parent is not None and folder is not None
             if record.parent_id != parent.record.checkpoint_id:  # the stores walk links; never trust, check
                 raise CorruptCheckpointError(
                     f"is {record.parent_id!r}, but the chain read before it ends at {parent.record.checkpoint_id!r}",
@@ -285,7 +341,8 @@ def rebuild(
                     column="checkpoints.parent_id",
                 )
             try:
-                values = fold(topo, values, parent, decoded)
+                for ran, entries in _step_parts(parent, decoded):
+                    folder.apply(ran, entries)
             except Exception as exc:  # the run that wrote these applied them; now they do not apply
                 raise CorruptCheckpointError(
                     f"cannot be applied to the state before it ({type(exc).__name__}: {exc}); if this graph's "
@@ -295,7 +352,9 @@ def rebuild(
                     column="checkpoints.writes",
                 ) from exc
             policy.record(len(record.writes))
-        out.append((decoded, values))
+        if i >= first_kept:
+            assert folder is not None
+            out.append((decoded, folder.state(final=i == len(chain) - 1), policy.copy()))
         parent = decoded
     return out, policy
 

@@ -1,7 +1,8 @@
 """Chat models: the protocol, ``init_chat_model``, HTTP clients and a scripted model for tests.
 
-The HTTP clients and their errors need ``httpx`` (``pip install 'tether[models]'``); they are
-imported on first use, so ``import tether.models`` works without it and stays light.
+The HTTP clients need ``httpx`` (``pip install 'tether[models]'``); they are imported on first
+use, so ``import tether.models`` works without it and stays light. Their errors (``APIError``…)
+need no httpx: ``except APIError`` works in a program that never installed it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tether.models._init import init_chat_model
 from tether.models._scripted import ScriptedChatModel
 
 if TYPE_CHECKING:
-    from tether.models._http import (
+    from tether.models._http_errors import (
         APIConnectionError,
         APIError,
         APITimeoutError,
@@ -81,7 +82,7 @@ _LAZY = {
             "ServerError",
             "StreamLineTooLongError",
         ),
-        "tether.models._http",
+        "tether.models._http_errors",
     ),
 }
 

@@ -106,21 +106,24 @@ def export_command(
         raise _fail(f"--near-duplicates must be between 0 and 1, got {near_duplicates}")
     if not 0 <= max_machine_share <= 1:
         raise _fail(f"--max-machine-share must be between 0 and 1, got {max_machine_share}")
-    result = export_preferences(  # errors: one line on stderr, from tether._cli_errors
-        db,
-        out,
-        sft_out=sft_out,
-        unpaired_out=unpaired_out,
-        threads=thread or None,
-        breakpoints=breakpoint_ or (),
-        messages_key=messages_key,
-        system_prompt=system,
-        sft_from_edits=not no_sft_from_edits,
-        near_duplicate_threshold=near_duplicates or None,
-        max_machine_share=max_machine_share,
-        drop_contradictions=drop_contradictions,
-        on_error=on_error.value,
-    )
+    from tether.checkpoint import open_saver
+
+    with open_saver(db, read_only=True) as saver:  # export only reads: never creates or migrates the database
+        result = export_preferences(  # errors: one line on stderr, from tether._cli_errors
+            saver,
+            out,
+            sft_out=sft_out,
+            unpaired_out=unpaired_out,
+            threads=thread or None,
+            breakpoints=breakpoint_ or (),
+            messages_key=messages_key,
+            system_prompt=system,
+            sft_from_edits=not no_sft_from_edits,
+            near_duplicate_threshold=near_duplicates or None,
+            max_machine_share=max_machine_share,
+            drop_contradictions=drop_contradictions,
+            on_error=on_error.value,
+        )
     summary = result.to_dict()
     if as_json:
         typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))

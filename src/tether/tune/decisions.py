@@ -59,6 +59,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from tether._names import PENDING_INTERRUPT, PENDING_RESUME
 from tether.answers import read_answer
 from tether.checkpoint._base import BaseCheckpointSaver, CheckpointRecord, PendingWrite
 from tether.errors import CheckpointError, InvalidResumeError, TetherError
@@ -375,9 +376,9 @@ class _ThreadReader:
         asked: dict[str, dict[str, Any]] = {}
         answered: dict[str, dict[str, Any]] = {}
         for p in self.saver.pending(self.thread_id, self.ns, step.parent.record.checkpoint_id):
-            if p.kind == "interrupt":
+            if p.kind == PENDING_INTERRUPT:
                 asked[p.task_id] = {i["id"]: i.get("value") for i in self._pending_value(step, p)}
-            elif p.kind == "resume":
+            elif p.kind == PENDING_RESUME:
                 answered[p.task_id] = self._pending_value(step, p)
         out: dict[str, list[tuple[Any, Any]]] = {}
         for task_id, values in answered.items():

@@ -173,7 +173,10 @@ def _database(saver: BaseCheckpointSaver) -> Iterator[_Db]:
         if not path:  # an in-memory database has one connection: share it
             yield _Db("sqlite", saver.conn)
             return
-        conn = sqlite3.connect(path, isolation_level=None)
+        if saver.read_only:  # a reading tool (tune export): this connection may not write either
+            conn = sqlite3.connect(Path(path).as_uri() + "?mode=ro", uri=True, isolation_level=None)
+        else:
+            conn = sqlite3.connect(path, isolation_level=None)
         try:
             conn.execute("PRAGMA busy_timeout = 10000")
             yield _Db("sqlite", conn)

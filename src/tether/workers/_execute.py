@@ -35,6 +35,7 @@ from tether.errors import ThreadBusyError
 from tether.graph._compiled import CompiledStateGraph
 from tether.graph._loop import INTERRUPT
 from tether.graph._retry import default_retry_on
+from tether.graph._thread_status import read_thread_status
 from tether.workers import _store as store
 from tether.workers._types import Run
 
@@ -114,7 +115,10 @@ class RunExecutor:
                 configurable.pop("checkpoint_id", None)  # a fork happened already: go on from the head
             metadata = {**(run.config.get("metadata") or {}), "run_id": run_id}
             config: Any = {**run.config, "configurable": configurable, "metadata": metadata}
-            output, interrupted = self._stream(apply, config, abort)
+            output = self._stream(apply, config, abort)
+            # the one reader of open interrupts and status: a run that leaves tasks due (an
+            # interrupt() waiting for its answer, a breakpoint) ends interrupted
+            interrupted = read_thread_status(self.saver, run.thread_id, ns).status() != "done"
         except _Aborted as stop:
             self._stopped(run, stop.why)
             raise
@@ -124,20 +128,16 @@ class RunExecutor:
         with self.pool.connection() as conn:
             store.finish(conn, run_id, "interrupted" if interrupted else "success", output=output)
 
-    def _stream(self, input: Any, config: Any, abort: Callable[[], Abort | None]) -> tuple[Any, bool]:
+    def _stream(self, input: Any, config: Any, abort: Callable[[], Abort | None]) -> Any:
         output: Any = None
-        interrupted = False
-        chunks: Iterator[Any] = self.graph.stream(input, config, stream_mode=["updates", "values"])
+        chunks: Iterator[Any] = self.graph.stream(input, config, stream_mode="values")
         with contextlib.closing(chunks):  # type: ignore[type-var]
-            for mode, chunk in chunks:
-                if mode == "updates":
-                    interrupted = interrupted or INTERRUPT in chunk
-                    continue
+            for chunk in chunks:
                 output = self.graph.output_values({k: v for k, v in chunk.items() if k != INTERRUPT})
                 why = abort()  # a "values" chunk follows a committed step: a step boundary
                 if why is not None:
                     raise _Aborted(why)
-        return output, interrupted
+        return output
 
     def _stopped(self, run: Run, why: Abort) -> None:
         with self.pool.connection() as conn:

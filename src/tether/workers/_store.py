@@ -14,7 +14,8 @@ from typing import Any, cast
 import psycopg
 
 from tether.checkpoint import _serde as serde
-from tether.checkpoint._postgres import _from_db, _to_db  # jsonb-safe JSON text, shared with the saver
+from tether.checkpoint._postgres_text import from_db as _from_db  # jsonb-safe JSON text, shared with the saver
+from tether.checkpoint._postgres_text import to_db as _to_db
 from tether.types import Command, Send
 from tether.workers._types import Run, RunId, RunRetry, RunStatus
 
