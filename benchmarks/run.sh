@@ -43,6 +43,8 @@ for arg in "$@"; do
     case "$arg" in --quick) READ_ARGS+=("$arg") ;; esac
 done
 "$VENV/bin/python" benchmarks/reads.py "${READ_ARGS[@]}"
+# listing threads: a page of 50 among 100,000 threads in one SQLite database (--quick: 2,000)
+"$VENV/bin/python" benchmarks/threads.py "${READ_ARGS[@]}"
 PG_ARGS=()
 for arg in "$@"; do
     case "$arg" in --quick | --plain) PG_ARGS+=("$arg") ;; esac

@@ -30,7 +30,7 @@ SRC = Path(tether.__file__).parent
 # a program's `except TetherError` around a node must never swallow an interrupt or a retry.
 CONTROL_FLOW = {
     # a node pauses its run; invoke/stream turn it into the thread's state and never raise it
-    "tether.types.GraphInterrupt",
+    "tether._types.GraphInterrupt",  # defined there (the bottom layer), public as tether.types.GraphInterrupt
     # asks the job engine (procrastinate) to run the job again after a delay; never reaches a caller
     "tether.workers._execute.RetryRun",
     # unwinds an attempt that was cancelled or shut down; caught in RunExecutor

@@ -27,6 +27,7 @@ from tether.errors import ConfigError, InvalidResumeError
 from tether.graph._loading import compile_for, import_graph
 from tether.graph._offline import read_state
 from tether.graph._state import decode_record
+from tether.graph._thread_list import list_threads
 from tether.graph._thread_status import thread_status
 from tether.types import Command
 
@@ -55,34 +56,59 @@ def _print_json(data: Any) -> None:
     typer.echo(json.dumps(serde.encode(data), indent=2, ensure_ascii=False))
 
 
+def _meta_filters(pairs: list[str] | None) -> dict[str, Any]:
+    """``--meta key=value`` options as a filter: the value as JSON when it parses (1, true, "x"), else text."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise fail(f"--meta {pair!r}: write key=value, e.g. --meta user=ann", USAGE)
+        try:
+            out[key] = json.loads(text)
+        except ValueError:
+            out[key] = text
+    return out
+
+
 @app.command()
 def threads(
     db: DbArg,
     waiting: Annotated[bool, typer.Option("--waiting", help="Only threads waiting for a person")] = False,
     as_json: JsonOpt = False,
+    limit: Annotated[int, typer.Option("--limit", help="Threads a page, newest activity first (1-1000)")] = 50,
+    after: Annotated[
+        str | None, typer.Option("--after", help="The cursor a previous page printed: list the threads after it")
+    ] = None,
+    status: Annotated[
+        list[str] | None, typer.Option("--status", help="Only threads in this status: waiting, error, paused, done")
+    ] = None,
+    meta: Annotated[
+        list[str] | None,
+        typer.Option("--meta", help="Only threads whose head checkpoint's metadata has key=value (JSON or text)"),
+    ] = None,
 ) -> None:
-    """List threads with their status, step count and what runs next."""
+    """List threads with their status, step count and what runs next, a page at a time.
+
+    When more threads are left, a line on stderr gives the --after cursor of the next page."""
+    wanted = sorted({*(status or []), *(["waiting"] if waiting else [])}) or None
     with _open(db) as saver:
-        rows = []
-        for summary in saver.threads():
-            # the one reader of open interrupts and status (get_state and `show` use it too);
-            # a damaged row names itself
-            where = thread_status(decode_record(summary.head), summary.pending)
-            asks = where.open_interrupts()
-            status = where.status()
-            if waiting and status != "waiting":
-                continue
-            rows.append(
-                {
-                    "thread_id": summary.thread_id,
-                    "status": status,
-                    "step": summary.head.step,
-                    "checkpoints": summary.checkpoints,
-                    "updated_at": summary.head.created_at,
-                    "next": where.next,
-                    "interrupts": asks,
-                }
-            )
+        # the one reader of open interrupts and status (get_state and `show` use it too);
+        # a damaged row names itself
+        page = list_threads(saver, limit=limit, after=after, status=wanted, metadata=_meta_filters(meta))
+    rows: list[dict[str, Any]] = [
+        {
+            "thread_id": info.thread_id,
+            "status": info.status,
+            "step": info.step,
+            "checkpoints": info.checkpoints,
+            "updated_at": info.updated_at,
+            "next": info.next,
+            "interrupts": info.interrupts,
+        }
+        for info in page.items
+    ]
+    if page.next_cursor is not None:
+        typer.echo(f"more threads: --after {page.next_cursor}", err=True)
     if as_json:
         _print_json(rows)
         return

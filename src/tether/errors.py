@@ -57,7 +57,7 @@ LangGraph programs import it (to re-raise it past their own ``except Exception``
 
 from __future__ import annotations
 
-from tether.types import GraphInterrupt
+from tether._types import GraphInterrupt
 
 __all__ = [
     "CheckpointError",

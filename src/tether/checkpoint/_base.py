@@ -33,6 +33,7 @@ __all__ = [
     "CheckpointRecord",
     "LoadedCheckpoint",
     "PendingWrite",
+    "ThreadPage",
     "ThreadSummary",
     "arelease_after_run",
     "new_checkpoint_id",
@@ -94,6 +95,14 @@ class ThreadSummary:
     checkpoints: int
     head: CheckpointRecord
     pending: list[PendingWrite] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ThreadPage:
+    """One page of threads, newest activity first; ``next_cursor`` is None on the last page."""
+
+    items: list[ThreadSummary]
+    next_cursor: str | None
 
 
 _id_lock = threading.Lock()
@@ -213,6 +222,44 @@ class BaseCheckpointSaver(ABC):
     @abstractmethod
     def threads(self) -> builtins.list[ThreadSummary]:
         """Every thread with its newest checkpoint, most recently active first."""
+
+    def list_threads(
+        self,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
+    ) -> ThreadPage:
+        """One page (a ``ThreadPage``) of threads with their head checkpoint and its pending writes,
+        newest activity first, after the cursor ``after`` (a previous page's ``next_cursor``).
+
+        ``metadata`` keeps threads whose head checkpoint's metadata has each key with an equal
+        value; ``updated_after``/``updated_before`` bound the head's time. This default reads every
+        thread; the database stores override it with one indexed query a page (``_listing``)."""
+        from tether.checkpoint._listing import filter_summaries, thread_filter
+
+        flt = thread_filter(
+            limit=limit, after=after, metadata=metadata, updated_after=updated_after, updated_before=updated_before
+        )
+        return filter_summaries(self.threads(), flt)
+
+    async def alist_threads(
+        self,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
+    ) -> ThreadPage:
+        """``list_threads`` for async callers (the server), in a worker thread unless a store is async."""
+        return await asyncio.to_thread(
+            lambda: self.list_threads(
+                limit=limit, after=after, metadata=metadata, updated_after=updated_after, updated_before=updated_before
+            )
+        )
 
     # -- writing --------------------------------------------------------------------
     @abstractmethod

@@ -16,6 +16,7 @@ from typing import Any
 from tether._names import CONSUMED_KINDS_SQL
 from tether.checkpoint._base import CheckpointRecord, LoadedCheckpoint, PendingWrite, ThreadSummary, lease_lost_error
 from tether.checkpoint._key_cache import ThreadKeys
+from tether.checkpoint._listing import ThreadFilter, ThreadPage, encode_cursor, listing_key
 from tether.checkpoint._postgres_driver import Plan
 from tether.checkpoint._postgres_text import from_db, to_db
 from tether.checkpoint._rows import checked_pending, checked_record, checked_thread, follow_links
@@ -25,6 +26,12 @@ __all__ = ["PAGE", "Plans"]
 _COLUMNS = "checkpoint_id, parent_id, step, source, created_at, next::text, writes::text, metadata::text"
 _C_COLUMNS = ", ".join(f"c.{c.strip()}" for c in _COLUMNS.split(","))
 PAGE = 200  # checkpoints a page of ``list`` reads
+_IS_HEAD = "NOT EXISTS (SELECT 1 FROM checkpoints n WHERE n.thread = c.thread AND n.checkpoint_id > c.checkpoint_id)"
+# keyset: strictly after the cursor's (head id, thread id, namespace), compared byte-wise as ORDER BY does
+_AFTER = (
+    "c.checkpoint_id <= %s AND (c.checkpoint_id < %s"
+    ' OR (t.thread_id COLLATE "C", t.checkpoint_ns COLLATE "C") < (%s COLLATE "C", %s COLLATE "C"))'
+)
 
 
 def _record(thread_id: str, ns: str, row: Sequence[Any], snapshot: str | None = None) -> CheckpointRecord:
@@ -228,6 +235,64 @@ class Plans:
                 )
             )
         return out
+
+    def _list_threads_plan(self, flt: ThreadFilter) -> Plan[ThreadPage]:
+        """A page of threads newest activity first (``_listing``): checkpoints newest first, keeping
+        each thread's head (no index on the id alone yet: docs/storage.md says why)."""
+        where = [_IS_HEAD]
+        params: builtins.list[Any] = []
+        if flt.after is not None:
+            cid, tid, ns = flt.after
+            where.append(_AFTER)
+            params += [cid, cid, tid, ns]
+        for key, value in flt.metadata:
+            where.append("c.metadata -> %s::text = %s::jsonb")
+            params += [key, value]
+        if flt.updated_after is not None:
+            where.append("c.created_at >= %s")
+            params.append(flt.updated_after)
+        if flt.updated_before is not None:
+            where.append("c.created_at < %s")
+            params.append(flt.updated_before)
+        heads = yield (
+            f"""SELECT t.thread_id, t.checkpoint_ns, t.id, {_C_COLUMNS},
+                       (SELECT count(*) FROM checkpoints n WHERE n.thread = t.id)
+                FROM checkpoints c JOIN threads t ON t.id = c.thread
+                WHERE {" AND ".join(where)}
+                ORDER BY c.checkpoint_id DESC, t.thread_id COLLATE "C" DESC, t.checkpoint_ns COLLATE "C" DESC
+                LIMIT %s""",
+            [*params, flt.limit + 1],
+            True,
+        )
+        more = len(heads) > flt.limit
+        heads = heads[: flt.limit]
+        pending: dict[tuple[int, str], builtins.list[PendingWrite]] = {}
+        if heads:
+            rows = yield (
+                """SELECT p.thread, p.checkpoint_id, p.task_id, p.kind, p.value::text
+                   FROM pending_writes p
+                   JOIN unnest(%s::bigint[], %s::text[]) AS h (thread, checkpoint_id)
+                     ON p.thread = h.thread AND p.checkpoint_id = h.checkpoint_id COLLATE "C"
+                   ORDER BY p.task_id, p.kind""",
+                ([h[2] for h in heads], [h[3] for h in heads]),
+                True,
+            )
+            names = {h[2]: h[0] for h in heads}
+            for r in rows:
+                pending.setdefault((r[0], r[1]), []).append(_pending_write(names[r[0]], r[1], r[2:5]))
+        items = []
+        for h in heads:
+            thread_id, ns, count = checked_thread(h[0], h[1], h[11])
+            items.append(
+                ThreadSummary(
+                    thread_id=thread_id,
+                    checkpoint_ns=ns,
+                    checkpoints=count,
+                    head=_record(thread_id, ns, h[3:11]),
+                    pending=pending.get((h[2], h[3]), []),
+                )
+            )
+        return ThreadPage(items=items, next_cursor=encode_cursor(listing_key(items[-1])) if more else None)
 
     # -- writing: each write is one statement, so it commits atomically by itself -------------------
     # A write on a thread this saver holds for a run is *fenced*: it commits only if the run's

@@ -32,6 +32,7 @@ from tether.checkpoint._base import (
     ThreadSummary,
 )
 from tether.checkpoint._key_cache import ThreadKeys
+from tether.checkpoint._listing import ThreadPage, encode_cursor, listing_key, thread_filter
 from tether.checkpoint._rows import checked_pending, checked_record, checked_thread, follow_links
 from tether.checkpoint._sqlite_leases import DEFAULT_LEASE_TTL, SqliteLeases, check_lease_ttl
 from tether.checkpoint._sqlite_schema import check_readable, migrate
@@ -44,6 +45,9 @@ Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 _COLUMNS = "checkpoint_id, parent_id, step, source, created_at, next, writes, metadata"
 _C_COLUMNS = ", ".join(f"c.{c.strip()}" for c in _COLUMNS.split(","))
 _PAGE = 200
+_IS_HEAD = "NOT EXISTS (SELECT 1 FROM checkpoints n WHERE n.thread = c.thread AND n.checkpoint_id > c.checkpoint_id)"
+# same JSON type and value (so true is not 1): json_extract alone maps true to 1
+_META_EQUALS = "json_type(c.metadata, ?) = json_type(?) AND json_extract(c.metadata, ?) IS json_extract(?, '$')"
 
 
 def _record(thread_id: str, ns: str, row: Sequence[Any], snapshot: Any = None) -> CheckpointRecord:
@@ -349,6 +353,69 @@ class SqliteSaver(BaseCheckpointSaver):
                     )
                 )
             return out
+
+    def list_threads(
+        self,
+        *,
+        limit: int = 50,
+        after: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
+    ) -> ThreadPage:
+        flt = thread_filter(
+            limit=limit, after=after, metadata=metadata, updated_after=updated_after, updated_before=updated_before
+        )
+        # checkpoints newest first, keeping one only when it is its thread's head (no newer one in
+        # the thread: one primary-key probe); without an index on the id alone this sorts every
+        # head (docs/storage.md: the index cost too many bytes per step to ship as it was)
+        where = [_IS_HEAD]
+        params: list[Any] = []
+        if flt.after is not None:
+            cid, tid, ns = flt.after
+            where.append("c.checkpoint_id <= ? AND (c.checkpoint_id < ? OR (t.thread_id, t.checkpoint_ns) < (?, ?))")
+            params += [cid, cid, tid, ns]
+        for key, value in flt.metadata:
+            path = f'$."{key}"'
+            where.append(_META_EQUALS)
+            params += [path, value, path, value]
+        if flt.updated_after is not None:
+            where.append("c.created_at >= ?")
+            params.append(flt.updated_after)
+        if flt.updated_before is not None:
+            where.append("c.created_at < ?")
+            params.append(flt.updated_before)
+        sql = (
+            f"SELECT t.thread_id, t.checkpoint_ns, t.id, {_C_COLUMNS},"
+            " (SELECT COUNT(*) FROM checkpoints n WHERE n.thread = t.id)"
+            " FROM checkpoints c CROSS JOIN threads t ON t.id = c.thread"
+            f" WHERE {' AND '.join(where)}"
+            " ORDER BY c.checkpoint_id DESC, t.thread_id DESC, t.checkpoint_ns DESC LIMIT ?"
+        )
+        with self._lock, self._translate("listing threads"):
+            rows = self.conn.execute(sql, [*params, flt.limit + 1]).fetchall()
+            heads = rows[: flt.limit]
+            # the heads' pending writes in one statement, not one a thread
+            pending: dict[tuple[Any, Any], list[Any]] = {}
+            if heads:
+                pairs = ", ".join(["(?, ?)"] * len(heads))
+                for p in self.conn.execute(
+                    f"SELECT p.thread, p.checkpoint_id, p.task_id, p.kind, p.value FROM (VALUES {pairs}) AS h"
+                    " CROSS JOIN pending_writes p ON p.thread = h.column1 AND p.checkpoint_id = h.column2"
+                    " ORDER BY p.task_id, p.kind",
+                    [v for h in heads for v in (h[2], h[3])],
+                ).fetchall():
+                    pending.setdefault((p[0], p[1]), []).append(p[2:])
+            items = []
+            for row in heads:
+                thread_id, ns, count = checked_thread(row[0], row[1], row[11])
+                head = _record(thread_id, ns, row[3:11])
+                writes = [checked_pending(thread_id, head.checkpoint_id, r) for r in pending.get((row[2], row[3]), [])]
+                items.append(
+                    ThreadSummary(thread_id=thread_id, checkpoint_ns=ns, checkpoints=count, head=head, pending=writes)
+                )
+        more = len(rows) > flt.limit
+        return ThreadPage(items=items, next_cursor=encode_cursor(listing_key(items[-1])) if more else None)
 
     # -- writing --------------------------------------------------------------------
     def put(self, record: CheckpointRecord) -> None:

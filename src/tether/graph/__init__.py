@@ -1,10 +1,10 @@
 """Graphs of steps over a typed state: build with ``StateGraph``, run the compiled graph."""
 
+from tether._context import get_runtime, get_stream_writer, interrupt
 from tether.graph._builder import StateGraph
 from tether.graph._compiled import CompiledStateGraph
 from tether.graph._messages import MessagesState
 from tether.graph._retry import RetryPolicy
-from tether.graph._runner import get_runtime, get_stream_writer, interrupt
 from tether.messages import add_messages
 from tether.types import END, START, Command, Send
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tether._context import interrupt_id
 from tether.errors import InvalidUpdateError
 from tether.graph._schema import Channel
 from tether.types import END, START, Interrupt, Send
@@ -117,10 +118,6 @@ def _uuid_from(text: str) -> str:
 def task_id(checkpoint_id: str, index: int, node: str) -> str:
     """Deterministic: the same checkpoint always yields the same task ids."""
     return _uuid_from(f"{checkpoint_id}|{index}|{node}")
-
-
-def interrupt_id(task_id_: str, index: int) -> str:
-    return hashlib.blake2b(f"{task_id_}|{index}".encode(), digest_size=16).hexdigest()
 
 
 def tasks_from_specs(checkpoint_id: str, specs: Sequence[Any]) -> list[Task]:

@@ -6,70 +6,19 @@ import inspect
 import itertools
 import typing
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, get_origin
 
+from tether._retry import RetryPolicy
 from tether.errors import GraphBuildError
-from tether.graph._retry import RetryPolicy
+from tether.graph._compiled import CompiledStateGraph
 from tether.graph._schema import Channel, Schema
-from tether.types import END, START, Command, StreamWriter
+from tether.graph._spec import Branch, NodeSpec, literal_targets, return_hint
+from tether.types import END, START, StreamWriter
 
 __all__ = ["Branch", "NodeSpec", "StateGraph"]
 
 _RESERVED = {START, END}
 _RESERVED_CHARS = (":", "|")
-
-
-@dataclass(slots=True)
-class NodeSpec:
-    name: str
-    fn: Callable[..., Any]
-    input_schema: Schema
-    wants_config: bool
-    is_async: bool
-    declared_targets: tuple[str, ...] | None  # from `-> Command[Literal[...]]`; None: unknown
-    may_route: bool  # the function may return Command/Send with goto
-    metadata: dict[str, Any] | None = None
-    wants_runtime: bool = False  # second parameter is `runtime` (LangGraph 0.6+ style)
-    keywords: tuple[tuple[str, str], ...] = ()  # (parameter, "config"/"runtime"/"writer") passed by name
-    retry: tuple[RetryPolicy, ...] = ()
-    afn: Callable[..., Any] | None = None  # an object's async `ainvoke`, used by async runs
-
-
-@dataclass(slots=True)
-class Branch:
-    """A conditional edge: ``router(state)`` picks the next node(s)."""
-
-    source: str
-    router: Callable[..., Any]
-    path_map: dict[Hashable, str] | None
-    wants_config: bool
-    is_async: bool
-
-    def targets(self) -> tuple[str, ...] | None:
-        """Every node this branch can reach, or None when it cannot be known statically."""
-        if self.path_map is not None:
-            return tuple(self.path_map.values())
-        return _literal_targets(_return_hint(self.router))
-
-
-def _return_hint(fn: Callable[..., Any]) -> Any:
-    target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else getattr(fn, "__call__", fn)
-    try:
-        return typing.get_type_hints(target).get("return")
-    except Exception:
-        return getattr(target, "__annotations__", {}).get("return")
-
-
-def _literal_targets(hint: Any) -> tuple[str, ...] | None:
-    if hint is None:
-        return None
-    if get_origin(hint) is Literal:
-        return tuple(str(a) for a in get_args(hint))
-    if get_origin(hint) is Command or (isinstance(hint, type) and issubclass(hint, Command)):
-        args = get_args(hint)
-        return _literal_targets(args[0]) if args else None
-    return None
 
 
 def _accepts_config(fn: Callable[..., Any]) -> bool:
@@ -276,7 +225,7 @@ class StateGraph:
             input_schema=node_schema,
             wants_config=_accepts_config(action),
             is_async=_is_async(action),
-            declared_targets=_literal_targets(_return_hint(action)),
+            declared_targets=literal_targets(return_hint(action)),
             may_route=_may_route(action),
             metadata=metadata,
             wants_runtime=_accepts_runtime(action),
@@ -461,10 +410,8 @@ class StateGraph:
         debug: bool = False,
         name: str | None = None,
         **ignored: Any,
-    ) -> Any:
+    ) -> CompiledStateGraph:
         """Check the graph and return a runnable ``CompiledStateGraph``."""
-        from tether.graph._compiled import CompiledStateGraph
-
         before = _interrupt_list(interrupt_before)
         after = _interrupt_list(interrupt_after)
         self.validate([*before, *after])

@@ -38,7 +38,7 @@ from tether.types import (
 )
 
 if TYPE_CHECKING:
-    from tether.graph._builder import Branch, StateGraph
+    from tether.graph._spec import Branch, BuiltGraph
 
 __all__ = ["CompiledStateGraph"]
 
@@ -55,7 +55,7 @@ class CompiledStateGraph:
     def __init__(
         self,
         *,
-        builder: StateGraph,
+        builder: BuiltGraph,
         checkpointer: BaseCheckpointSaver | bool | None,
         interrupt_before: tuple[str, ...],
         interrupt_after: tuple[str, ...],

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from tether.types import END, START
 
 if TYPE_CHECKING:
-    from tether.graph._builder import StateGraph
+    from tether.graph._spec import BuiltGraph
 
 __all__ = ["DrawableGraph", "Edge"]
 
@@ -26,7 +26,7 @@ class DrawableGraph:
     edges: tuple[Edge, ...]
 
     @classmethod
-    def from_builder(cls, builder: StateGraph) -> DrawableGraph:
+    def from_builder(cls, builder: BuiltGraph) -> DrawableGraph:
         edges: list[Edge] = [Edge(a, b) for a, b in builder.edges]
         for sources, target in builder.joins:
             edges += [Edge(s, target) for s in sources]

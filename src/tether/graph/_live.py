@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from tether.types import Runtime
+from tether._types import Runtime
 
 __all__ = ["SUBGRAPH", "LiveStream", "StepEnv", "SubChunk", "SubStream"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Any
+from typing import Any, cast
 
 from tether.checkpoint._base import BaseCheckpointSaver
 from tether.errors import ConfigError
@@ -43,7 +43,8 @@ def import_graph(spec: str) -> StateGraph | CompiledStateGraph:
 def compile_for(graph: StateGraph | CompiledStateGraph, saver: BaseCheckpointSaver) -> CompiledStateGraph:
     """``graph`` compiled with ``saver`` (a compiled graph keeps its breakpoints; its own checkpointer is replaced)."""
     if isinstance(graph, CompiledStateGraph):
-        compiled: CompiledStateGraph = graph.builder.compile(
+        builder = cast(StateGraph, graph.builder)  # what compiled it (typed by its shape, to keep imports acyclic)
+        compiled: CompiledStateGraph = builder.compile(
             checkpointer=saver,
             interrupt_before=list(graph.interrupt_before),
             interrupt_after=list(graph.interrupt_after),

@@ -58,7 +58,7 @@ from tether.messages import BaseMessage, add_messages, convert_to_messages
 from tether.types import START, Command, Interrupt, Runtime, Send
 
 if TYPE_CHECKING:
-    from tether.graph._compiled import CompiledStateGraph
+    from tether.graph._spec import RunGraph
 
 __all__ = ["Call", "Emit", "Execute", "Head", "RunLoop", "build_record"]
 
@@ -119,7 +119,7 @@ class Head:
 class RunLoop:
     def __init__(
         self,
-        graph: CompiledStateGraph,
+        graph: RunGraph,
         input: Any,
         config: dict[str, Any],
         modes: tuple[str, ...],
@@ -781,7 +781,7 @@ class RunLoop:
 
 
 def build_record(
-    graph: CompiledStateGraph,
+    graph: RunGraph,
     head: Head,
     *,
     thread_id: str,
@@ -820,7 +820,7 @@ def build_record(
     )
 
 
-def _returned_messages(graph: CompiledStateGraph, key: str, value: Any) -> list[BaseMessage]:
+def _returned_messages(graph: RunGraph, key: str, value: Any) -> list[BaseMessage]:
     items = value if isinstance(value, list) else [value]
     channel = graph.builder.channels.get(key)
     if channel is not None and channel.reducer is add_messages:  # it accepts ("ai", "text") and dicts

@@ -11,21 +11,31 @@ import contextvars
 import dataclasses
 import inspect
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from tether._context import (
+    TaskScope,
+    current_scope,
+    get_config,
+    get_runtime,
+    get_stream_writer,
+    interrupt,
+    message_sink,
+    scope_var,
+)
 from tether._names import COMMAND_KEY
+from tether._retry import retry_delay
 from tether.errors import GraphRuntimeError, InvalidUpdateError
-from tether.graph._algo import Task, TaskResult, apply_step, interrupt_id, join_writes
+from tether.graph._algo import Task, TaskResult, apply_step, join_writes
 from tether.graph._live import StepEnv
-from tether.graph._retry import retry_delay
-from tether.types import END, START, Command, GraphInterrupt, Interrupt, Runtime, Send
+from tether.types import END, START, Command, GraphInterrupt, Runtime, Send
 
 if TYPE_CHECKING:
-    from tether.graph._compiled import CompiledStateGraph
+    from tether.graph._spec import RunGraph
 
 __all__ = [
     "TaskScope",
@@ -42,95 +52,13 @@ __all__ = [
 ]
 
 
-@dataclass(slots=True)
-class TaskScope:
-    """What a running node can reach through ``interrupt()`` and ``get_stream_writer()``."""
-
-    task_id: str
-    resume: dict[str, Any]  # interrupt id -> the answer given for it
-    config: dict[str, Any]
-    runtime: Runtime[Any]
-    node: str = ""
-    step: int = 0
-    messages: Callable[[Any, dict[str, Any]], None] | None = None  # stream_mode="messages" sink
-    counter: int = 0
-    extras: dict[str, Any] = field(default_factory=dict)
-    env: StepEnv | None = None  # the step's environment: a subgraph run here inherits its saver
-
-
-def current_scope() -> TaskScope | None:
-    """The task running in this context, if any (a subgraph invoked here runs as its child)."""
-    return _scope.get()
-
-
-_scope: contextvars.ContextVar[TaskScope | None] = contextvars.ContextVar("tether_task_scope", default=None)
-
-
-def interrupt(value: Any) -> Any:
-    """Pause the run and surface ``value`` to a person; return what they resume with.
-
-    The first call in a node pauses; ``invoke(Command(resume=answer), config)`` runs the
-    node again from the top, and this call then returns ``answer``. Several calls in one
-    node are resumed in order.
-    """
-    scope = _scope.get()
-    if scope is None:
-        raise GraphRuntimeError("interrupt() can only be called inside a node of a running graph")
-    index = scope.counter
-    scope.counter += 1
-    key = interrupt_id(scope.task_id, index)
-    if key in scope.resume:
-        return scope.resume[key]
-    raise GraphInterrupt([Interrupt(value=value, id=key)])
-
-
-def get_stream_writer() -> Callable[[Any], None]:
-    """A function that sends a chunk to ``stream_mode="custom"`` from inside a node."""
-    scope = _scope.get()
-    if scope is None:
-        return lambda chunk: None
-    writer: Callable[[Any], None] = scope.runtime.stream_writer
-    return writer
-
-
-def message_sink() -> Callable[[Any], None] | None:
-    """Inside a node run with ``stream_mode="messages"``: where a chat model sends its chunks."""
-    scope = _scope.get()
-    if scope is None or scope.messages is None:
-        return None
-    sink = scope.messages
-    metadata = {"langgraph_node": scope.node, "langgraph_step": scope.step, "langgraph_task_id": scope.task_id}
-    return lambda chunk: sink(chunk, metadata)
-
-
-def get_runtime(context_schema: type[Any] | None = None) -> Runtime[Any]:
-    """Inside a node: the run's ``Runtime`` (its ``context`` and ``stream_writer``).
-
-    ``context_schema`` only tells a type checker what ``context`` holds, as in LangGraph's
-    ``get_runtime(Context)``; nothing is checked at run time."""
-    scope = _scope.get()
-    if scope is None:
-        raise GraphRuntimeError("get_runtime() can only be called inside a node of a running graph")
-    return scope.runtime
-
-
-def get_config() -> dict[str, Any]:
-    """Inside a node: the run's config, the same dict a node with a ``config`` parameter gets."""
-    scope = _scope.get()
-    if scope is None:
-        raise GraphRuntimeError("get_config() can only be called inside a node of a running graph")
-    return scope.config
-
-
-def _call_args(graph: CompiledStateGraph, task: Task, values: dict[str, Any]) -> tuple[Any, ...]:
+def _call_args(graph: RunGraph, task: Task, values: dict[str, Any]) -> tuple[Any, ...]:
     spec = graph.builder.nodes[task.node]
     node_input = task.arg if task.push else spec.input_schema.view(values)
     return (node_input,)
 
 
-def _parse_return(
-    graph: CompiledStateGraph, task: Task, returned: Any
-) -> tuple[list[tuple[str, Any]], list[str | Send], Any]:
+def _parse_return(graph: RunGraph, task: Task, returned: Any) -> tuple[list[tuple[str, Any]], list[str | Send], Any]:
     """(state writes, goto targets, what `updates` streams) from a node's return value."""
     node = task.node
     goto: list[str | Send] = []
@@ -162,7 +90,7 @@ def _parse_return(
     return writes, goto, update
 
 
-def update_pairs(graph: CompiledStateGraph, node: str, update: Any) -> list[tuple[str, Any]]:
+def update_pairs(graph: RunGraph, node: str, update: Any) -> list[tuple[str, Any]]:
     if update is None:
         return []
     if isinstance(update, dict):
@@ -196,9 +124,7 @@ def _prepared(reducer: Any, value: Any) -> Any:
     return prepare(value) if prepare is not None else value
 
 
-def _route(
-    graph: CompiledStateGraph, task: Task, values: dict[str, Any], writes: list[tuple[str, Any]]
-) -> tuple[list[Any], Any]:
+def _route(graph: RunGraph, task: Task, values: dict[str, Any], writes: list[tuple[str, Any]]) -> tuple[list[Any], Any]:
     """Static successors, plus the state that conditional edges of this node should see."""
     node = task.node
     targets: list[Any] = list(graph.edges_from.get(node, ()))
@@ -209,7 +135,7 @@ def _route(
     return targets, fresh
 
 
-def _branch_targets(graph: CompiledStateGraph, node: str, branch: Any, routed: Any) -> list[str | Send]:
+def _branch_targets(graph: RunGraph, node: str, branch: Any, routed: Any) -> list[str | Send]:
     items = routed if isinstance(routed, (list, tuple)) else [routed]
     out: list[str | Send] = []
     for item in items:
@@ -229,9 +155,7 @@ def _branch_targets(graph: CompiledStateGraph, node: str, branch: Any, routed: A
     return out
 
 
-def _finish(
-    graph: CompiledStateGraph, task: Task, returned: Any, values: dict[str, Any]
-) -> tuple[TaskResult, list[Any], Any]:
+def _finish(graph: RunGraph, task: Task, returned: Any, values: dict[str, Any]) -> tuple[TaskResult, list[Any], Any]:
     writes, goto, update = _parse_return(graph, task, returned)
     static, fresh = _route(graph, task, values, writes)
     if task.node == START and isinstance(returned, Command) and (goto or not getattr(returned, "entry", True)):
@@ -240,9 +164,7 @@ def _finish(
     return TaskResult(task, writes, static + goto, update), graph.branches_from.get(task.node, []), fresh
 
 
-def _route_sync(
-    graph: CompiledStateGraph, result: TaskResult, branches: list[Any], fresh: Any, config: dict[str, Any]
-) -> None:
+def _route_sync(graph: RunGraph, result: TaskResult, branches: list[Any], fresh: Any, config: dict[str, Any]) -> None:
     for branch in branches:
         if branch.is_async:
             raise GraphRuntimeError(f"router of {result.task.node!r} is async: run the graph with ainvoke()")
@@ -250,9 +172,7 @@ def _route_sync(
         result.goto += _branch_targets(graph, result.task.node, branch, routed)
 
 
-def route_update(
-    graph: CompiledStateGraph, node: str, values: dict[str, Any], update: Any, config: dict[str, Any]
-) -> TaskResult:
+def route_update(graph: RunGraph, node: str, values: dict[str, Any], update: Any, config: dict[str, Any]) -> TaskResult:
     """What ``update_state(…, as_node=node)`` writes and where the thread goes next."""
     task = Task(0, "update", node, node == START, update if node == START else None)
     if node == END:
@@ -317,7 +237,7 @@ def _next_try(spec: Any, exc: Exception, attempt: int) -> float | None:
 
 
 def run_task(
-    graph: CompiledStateGraph,
+    graph: RunGraph,
     task: Task,
     values: dict[str, Any],
     resume: dict[str, Any],
@@ -326,7 +246,7 @@ def run_task(
     """Run a task synchronously; exceptions and interrupts come back inside the result."""
     config, runtime = env.config, env.runtime
     scope = _scope_for(task, resume, env)
-    token = _scope.set(scope)
+    token = scope_var.set(scope)
     try:
         if task.node == START:
             returned = _start_value(task.arg)
@@ -358,11 +278,11 @@ def run_task(
     except Exception as exc:
         return TaskResult(task, error=exc)
     finally:
-        _scope.reset(token)
+        scope_var.reset(token)
 
 
 async def arun_task(
-    graph: CompiledStateGraph,
+    graph: RunGraph,
     task: Task,
     values: dict[str, Any],
     resume: dict[str, Any],
@@ -371,7 +291,7 @@ async def arun_task(
     """Async twin of :func:`run_task`: awaits async nodes, runs sync ones in a thread."""
     config, runtime = env.config, env.runtime
     scope = _scope_for(task, resume, env)
-    token = _scope.set(scope)
+    token = scope_var.set(scope)
     try:
         if task.node == START:
             returned = _start_value(task.arg)
@@ -410,4 +330,4 @@ async def arun_task(
     except Exception as exc:
         return TaskResult(task, error=exc)
     finally:
-        _scope.reset(token)
+        scope_var.reset(token)

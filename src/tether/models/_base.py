@@ -16,8 +16,8 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from tether._context import message_sink
 from tether.errors import TetherError
-from tether.graph._runner import message_sink
 from tether.messages import AIMessage, AIMessageChunk, BaseMessage, MessageLike, convert_to_messages
 from tether.messages._chunk import as_chunk
 from tether.messages._types import new_message_id

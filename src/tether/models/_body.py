@@ -12,15 +12,28 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httpx
 
-from tether.models._http_errors import MalformedResponseError, ResponseTooLargeError, StreamLineTooLongError
+from tether.models._http_errors import (
+    DeadlineExceededError,
+    MalformedResponseError,
+    ResponseTooLargeError,
+    StreamLineTooLongError,
+)
 from tether.models._limits import Deadline
 
-if TYPE_CHECKING:
-    from tether.models._http import HTTPTransport
+
+class BodyLimits(Protocol):
+    """What a body reader needs from its transport (``HTTPTransport``, which imports this module)."""
+
+    provider: str
+    max_response_bytes: int
+    max_line_bytes: int
+
+    def deadline_error(self, url: str, attempt: int, *, mid_stream: bool = False) -> DeadlineExceededError: ...
+
 
 __all__ = [
     "ACCEPT_ENCODING",
@@ -144,7 +157,7 @@ class BoundedBody:
     every chunk. A Content-Length over the limit, or an encoding that was not asked for, is
     refused before any of the body is read."""
 
-    def __init__(self, transport: HTTPTransport, response: httpx.Response, url: str, clock: Deadline) -> None:
+    def __init__(self, transport: BodyLimits, response: httpx.Response, url: str, clock: Deadline) -> None:
         self.transport = transport
         self.response = response
         self.url = url

@@ -1,8 +1,8 @@
 """``tether tune``: turn the decisions people made in threads into training data (and train on it).
 
 Imported by ``tether.cli`` on every start, so it stays light: typer and rich at the top, the
-data code when a command runs, torch never here. ``tune_app`` is the typer app; other modules
-add commands to it with ``@tune_app.command()`` and are imported at the bottom of this file.
+data code when a command runs, torch never here. ``tune_app`` is the typer app; the training
+commands come from ``tether.tune.train_cli``, registered on it explicitly below.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tether._cli_errors import fail
+from tether.tune.train_cli import register as register_training
 
 __all__ = ["tune_app"]
 
@@ -185,5 +186,5 @@ def _print_summary(summary: dict[str, Any]) -> None:
         console.print(f"[dim]note:[/] {note}")
 
 
-# Modules that add commands to tune_app, imported so their commands register (one line each).
-import tether.tune.train_cli  # noqa: E402, F401  (sft, reward, dpo, merge)
+# the training commands (sft, reward, dpo, merge), after export so `tether tune --help` lists them in this order
+register_training(tune_app)

@@ -1,6 +1,6 @@
 """``tether tune sft|reward|dpo|merge``: the training commands of the ``tune`` sub-app.
 
-Importing this module registers the commands on ``tether.tune.cli.tune_app``; torch and the training stack
+``tether.tune.cli`` adds them to its ``tune_app`` by calling :func:`register`; torch and the training stack
 load only when a command runs, so ``tether --help`` stays quick.
 """
 
@@ -14,7 +14,6 @@ import typer
 from rich.console import Console
 
 from tether._cli_errors import fail
-from tether.tune.cli import tune_app
 from tether.tune.train_errors import TrainingError
 
 __all__ = ["register"]
@@ -217,6 +216,3 @@ def _options(values: dict[str, Any]) -> dict[str, Any]:
     for key in ("data", "model", "out"):
         options[key] = Path(options[key])
     return options
-
-
-register(tune_app)
