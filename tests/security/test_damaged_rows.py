@@ -384,6 +384,18 @@ def test_a_future_or_damaged_schema_version_is_refused_on_open(backend: Backend)
     assert result.exit_code != 0 and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
+@pytest.mark.parametrize("damage", ["SET version = 0", "SET version = version + 5"])
+def test_a_schema_table_with_gaps_is_refused_not_migrated_again(backend: Backend, damage: str) -> None:
+    """Found by the fuzz: the newest version row edited to 0 made opening re-run that migration."""
+    backend.sql(f"UPDATE tether_schema {damage} WHERE version = (SELECT max(version) FROM tether_schema)")
+    before = backend.dump()
+    with pytest.raises(SchemaVersionError, match="tether_schema is damaged"):
+        backend.open()
+    assert backend.dump() == before
+    result = cli(backend, "threads")
+    assert result.exit_code != 0 and "tether_schema is damaged" in result.stderr, result.stderr
+
+
 def test_in_memory_store_detects_cycles_and_missing_parents_too() -> None:
     from tether.checkpoint import CheckpointRecord, InMemorySaver
 

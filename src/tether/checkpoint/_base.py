@@ -237,7 +237,7 @@ class BaseCheckpointSaver(ABC):
 
         ``metadata`` keeps threads whose head checkpoint's metadata has each key with an equal
         value; ``updated_after``/``updated_before`` bound the head's time. This default reads every
-        thread; the database stores override it with one indexed query a page (``_listing``)."""
+        thread; the database stores override it with one query a page (``_listing``)."""
         from tether.checkpoint._listing import filter_summaries, thread_filter
 
         flt = thread_filter(

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
+from tether.checkpoint._rows import recorded_version
 from tether.errors import CheckpointError, SchemaVersionError
 
 __all__ = ["MIGRATIONS", "READABLE_FROM", "SCHEMA_LOCK", "SCHEMA_VERSION", "Statement", "migrate_plan", "readable_plan"]
@@ -130,8 +131,8 @@ def migrate_plan() -> Generator[Statement, list[tuple[Any, ...]], tuple[int, int
             None,
             False,
         )
-    rows = yield "SELECT coalesce(max(version), 0) FROM tether_schema", None, True
-    version = int(rows[0][0])
+    rows = yield "SELECT count(*), coalesce(min(version), 0), coalesce(max(version), 0) FROM tether_schema", None, True
+    version = recorded_version(int(rows[0][0]), int(rows[0][1]), int(rows[0][2]))
     if version > SCHEMA_VERSION:
         raise SchemaVersionError(
             f"this database has Tether schema version {version}, but this Tether understands "
@@ -171,8 +172,8 @@ def readable_plan(where: str) -> Generator[Statement, list[tuple[Any, ...]], tup
             f"{where} is not a Tether database (no tether_schema table in its current schema); "
             "it was left unchanged. Name the database a Tether PostgresSaver wrote"
         )
-    rows = yield "SELECT coalesce(max(version), 0) FROM tether_schema", None, True
-    version = int(rows[0][0])
+    rows = yield "SELECT count(*), coalesce(min(version), 0), coalesce(max(version), 0) FROM tether_schema", None, True
+    version = recorded_version(int(rows[0][0]), int(rows[0][1]), int(rows[0][2]))
     if version > SCHEMA_VERSION:
         raise SchemaVersionError(
             f"{where} has Tether schema version {version}, but this Tether understands "

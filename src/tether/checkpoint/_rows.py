@@ -18,9 +18,18 @@ from typing import Any, NoReturn
 
 from tether._names import PENDING_KINDS
 from tether.checkpoint._base import CheckpointRecord, PendingWrite
-from tether.errors import CorruptCheckpointError
+from tether.errors import CorruptCheckpointError, SchemaVersionError
 
-__all__ = ["KINDS", "SOURCES", "checked_pending", "checked_record", "checked_thread", "corrupt", "follow_links"]
+__all__ = [
+    "KINDS",
+    "SOURCES",
+    "checked_pending",
+    "checked_record",
+    "checked_thread",
+    "corrupt",
+    "follow_links",
+    "recorded_version",
+]
 
 SOURCES = frozenset({"input", "loop", "update", "fork"})
 KINDS = PENDING_KINDS
@@ -171,3 +180,17 @@ def follow_links(
         cursor = parent
     path.reverse()
     return path
+
+
+def recorded_version(count: int, lowest: int, highest: int) -> int:
+    """The schema version ``tether_schema`` records: its rows must be exactly 1..N, one per
+    migration applied. Anything else (a row edited to 0, a gap) would re-run migrations on a
+    database that already has them, so it is refused rather than trusted."""
+    if count == 0:
+        return 0
+    if lowest != 1 or highest != count:
+        raise SchemaVersionError(
+            f"tether_schema is damaged: it records {count} migration(s) numbered {lowest} to {highest}, "
+            "not 1 to N; restore the database from a backup (Tether will not migrate it as it is)"
+        )
+    return highest

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from tether.checkpoint._rows import recorded_version
 from tether.errors import CheckpointError, SchemaVersionError
 
 __all__ = ["MIGRATIONS", "READABLE_FROM", "SCHEMA_VERSION", "check_readable", "migrate"]
@@ -121,8 +122,8 @@ def current_version(conn: sqlite3.Connection) -> int:
     exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tether_schema'").fetchone()
     if not exists:
         return 0
-    row = conn.execute("SELECT MAX(version) FROM tether_schema").fetchone()
-    return int(row[0] or 0)
+    row = conn.execute("SELECT COUNT(*), MIN(version), MAX(version) FROM tether_schema").fetchone()
+    return recorded_version(int(row[0]), int(row[1] or 0), int(row[2] or 0))
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
