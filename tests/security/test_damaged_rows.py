@@ -384,7 +384,7 @@ def test_a_future_or_damaged_schema_version_is_refused_on_open(backend: Backend)
     assert result.exit_code != 0 and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-@pytest.mark.parametrize("damage", ["SET version = 0", "SET version = version + 5"])
+@pytest.mark.parametrize("damage", ["SET version = 0", "SET version = -3"])
 def test_a_schema_table_with_gaps_is_refused_not_migrated_again(backend: Backend, damage: str) -> None:
     """Found by the fuzz: the newest version row edited to 0 made opening re-run that migration."""
     backend.sql(f"UPDATE tether_schema {damage} WHERE version = (SELECT max(version) FROM tether_schema)")

@@ -132,7 +132,7 @@ def migrate_plan() -> Generator[Statement, list[tuple[Any, ...]], tuple[int, int
             False,
         )
     rows = yield "SELECT count(*), coalesce(min(version), 0), coalesce(max(version), 0) FROM tether_schema", None, True
-    version = recorded_version(int(rows[0][0]), int(rows[0][1]), int(rows[0][2]))
+    version = recorded_version(int(rows[0][0]), int(rows[0][1]), int(rows[0][2]), newest=SCHEMA_VERSION)
     if version > SCHEMA_VERSION:
         raise SchemaVersionError(
             f"this database has Tether schema version {version}, but this Tether understands "
@@ -173,7 +173,7 @@ def readable_plan(where: str) -> Generator[Statement, list[tuple[Any, ...]], tup
             "it was left unchanged. Name the database a Tether PostgresSaver wrote"
         )
     rows = yield "SELECT count(*), coalesce(min(version), 0), coalesce(max(version), 0) FROM tether_schema", None, True
-    version = recorded_version(int(rows[0][0]), int(rows[0][1]), int(rows[0][2]))
+    version = recorded_version(int(rows[0][0]), int(rows[0][1]), int(rows[0][2]), newest=SCHEMA_VERSION)
     if version > SCHEMA_VERSION:
         raise SchemaVersionError(
             f"{where} has Tether schema version {version}, but this Tether understands "

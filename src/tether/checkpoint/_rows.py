@@ -182,12 +182,13 @@ def follow_links(
     return path
 
 
-def recorded_version(count: int, lowest: int, highest: int) -> int:
-    """The schema version ``tether_schema`` records: its rows must be exactly 1..N, one per
-    migration applied. Anything else (a row edited to 0, a gap) would re-run migrations on a
-    database that already has them, so it is refused rather than trusted."""
-    if count == 0:
-        return 0
+def recorded_version(count: int, lowest: int, highest: int, *, newest: int) -> int:
+    """The schema version ``tether_schema`` records. Up to ``newest`` (the version this code
+    knows) its rows must be exactly 1..N, one per migration applied: anything else (a row edited
+    to 0, a gap) would re-run migrations on a database that already has them, so it is refused
+    rather than trusted. A version past ``newest`` is returned for the caller to refuse as newer."""
+    if count == 0 or highest > newest:
+        return highest
     if lowest != 1 or highest != count:
         raise SchemaVersionError(
             f"tether_schema is damaged: it records {count} migration(s) numbered {lowest} to {highest}, "

@@ -123,7 +123,7 @@ def current_version(conn: sqlite3.Connection) -> int:
     if not exists:
         return 0
     row = conn.execute("SELECT COUNT(*), MIN(version), MAX(version) FROM tether_schema").fetchone()
-    return recorded_version(int(row[0]), int(row[1] or 0), int(row[2] or 0))
+    return recorded_version(int(row[0]), int(row[1] or 0), int(row[2] or 0), newest=SCHEMA_VERSION)
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
