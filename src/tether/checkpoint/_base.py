@@ -31,8 +31,10 @@ from tether.errors import ThreadBusyError
 __all__ = [
     "BaseCheckpointSaver",
     "CheckpointRecord",
+    "ListingKey",
     "LoadedCheckpoint",
     "PendingWrite",
+    "ThreadFilter",
     "ThreadPage",
     "ThreadSummary",
     "arelease_after_run",
@@ -95,6 +97,20 @@ class ThreadSummary:
     checkpoints: int
     head: CheckpointRecord
     pending: list[PendingWrite] = field(default_factory=list)
+
+
+ListingKey = tuple[str, str, str]  # (head checkpoint id, thread id, namespace)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ThreadFilter:
+    """Checked filters: ``metadata`` as (key, JSON text of the value) pairs; times as ISO text in UTC."""
+
+    limit: int
+    after: ListingKey | None
+    metadata: tuple[tuple[str, str], ...]
+    updated_after: str | None
+    updated_before: str | None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -196,6 +212,20 @@ def lease_lost_error(thread_id: str, holder: str | None, why: str) -> ThreadBusy
     )
 
 
+def _checked_filter(
+    limit: int,
+    after: str | None,
+    metadata: dict[str, Any] | None,
+    updated_after: datetime | None,
+    updated_before: datetime | None,
+) -> ThreadFilter:
+    from tether.checkpoint._listing import thread_filter  # imports this module: a lazy import, not a cycle
+
+    return thread_filter(
+        limit=limit, after=after, metadata=metadata, updated_after=updated_after, updated_before=updated_before
+    )
+
+
 class BaseCheckpointSaver(ABC):
     """Storage for checkpoints. Subclasses implement the sync methods; the async ones
     run them in a worker thread unless a store has a native async driver."""
@@ -237,13 +267,8 @@ class BaseCheckpointSaver(ABC):
 
         ``metadata`` keeps threads whose head checkpoint's metadata has each key with an equal
         value; ``updated_after``/``updated_before`` bound the head's time. This default reads every
-        thread; the database stores override it with one query a page (``_listing``)."""
-        from tether.checkpoint._listing import filter_summaries, thread_filter
-
-        flt = thread_filter(
-            limit=limit, after=after, metadata=metadata, updated_after=updated_after, updated_before=updated_before
-        )
-        return filter_summaries(self.threads(), flt)
+        thread; the database stores override ``_threads_page`` with one query a page (``_listing``)."""
+        return self._threads_page(_checked_filter(limit, after, metadata, updated_after, updated_before))
 
     async def alist_threads(
         self,
@@ -255,11 +280,16 @@ class BaseCheckpointSaver(ABC):
         updated_before: datetime | None = None,
     ) -> ThreadPage:
         """``list_threads`` for async callers (the server), in a worker thread unless a store is async."""
-        return await asyncio.to_thread(
-            lambda: self.list_threads(
-                limit=limit, after=after, metadata=metadata, updated_after=updated_after, updated_before=updated_before
-            )
-        )
+        return await self._athreads_page(_checked_filter(limit, after, metadata, updated_after, updated_before))
+
+    def _threads_page(self, flt: ThreadFilter) -> ThreadPage:
+        """One page of threads for checked filters; this default filters ``threads()``."""
+        from tether.checkpoint._listing import filter_summaries
+
+        return filter_summaries(self.threads(), flt)
+
+    async def _athreads_page(self, flt: ThreadFilter) -> ThreadPage:
+        return await asyncio.to_thread(self._threads_page, flt)
 
     # -- writing --------------------------------------------------------------------
     @abstractmethod

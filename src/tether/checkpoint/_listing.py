@@ -14,11 +14,10 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tether.checkpoint._base import ThreadPage, ThreadSummary
+from tether.checkpoint._base import ListingKey, ThreadFilter, ThreadPage, ThreadSummary
 from tether.errors import CheckpointError
 
 __all__ = [
@@ -34,7 +33,6 @@ __all__ = [
 ]
 
 MAX_LIMIT = 1000
-ListingKey = tuple[str, str, str]  # (head checkpoint id, thread id, namespace)
 
 
 def encode_cursor(key: ListingKey) -> str:
@@ -54,17 +52,6 @@ def decode_cursor(cursor: str) -> ListingKey:
             "or no cursor for the first page"
         )
     return (key[0], key[1], key[2])
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ThreadFilter:
-    """Checked filters: ``metadata`` as (key, JSON text of the value) pairs; times as ISO text in UTC."""
-
-    limit: int
-    after: ListingKey | None
-    metadata: tuple[tuple[str, str], ...]
-    updated_after: str | None
-    updated_before: str | None
 
 
 def _iso(name: str, when: datetime | None) -> str | None:

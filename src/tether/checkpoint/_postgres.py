@@ -18,7 +18,6 @@ import functools
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from datetime import datetime
 from typing import Any, TypeVar
 
 try:
@@ -31,7 +30,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from tether.checkpoint._base import BaseCheckpointSaver, CheckpointRecord, LoadedCheckpoint, PendingWrite, ThreadSummary
 from tether.checkpoint._key_cache import ThreadKeys
-from tether.checkpoint._listing import ThreadPage, thread_filter
+from tether.checkpoint._listing import ThreadFilter, ThreadPage
 from tether.checkpoint._postgres_driver import (
     AsyncConnection,
     Connection,
@@ -221,18 +220,7 @@ class PostgresSaver(Leases, BaseCheckpointSaver):
     def threads(self) -> builtins.list[ThreadSummary]:
         return self._run(self._threads_plan(), "listing threads")
 
-    def list_threads(
-        self,
-        *,
-        limit: int = 50,
-        after: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        updated_after: datetime | None = None,
-        updated_before: datetime | None = None,
-    ) -> ThreadPage:
-        flt = thread_filter(
-            limit=limit, after=after, metadata=metadata, updated_after=updated_after, updated_before=updated_before
-        )
+    def _threads_page(self, flt: ThreadFilter) -> ThreadPage:
         return self._run(self._list_threads_plan(flt), "listing threads")
 
     # -- writing ----------------------------------------------------------------------------------
@@ -514,18 +502,7 @@ class AsyncPostgresSaver(Leases, BaseCheckpointSaver):
     async def athreads(self) -> builtins.list[ThreadSummary]:
         return await self._run(self._threads_plan(), "listing threads")
 
-    async def alist_threads(
-        self,
-        *,
-        limit: int = 50,
-        after: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        updated_after: datetime | None = None,
-        updated_before: datetime | None = None,
-    ) -> ThreadPage:
-        flt = thread_filter(
-            limit=limit, after=after, metadata=metadata, updated_after=updated_after, updated_before=updated_before
-        )
+    async def _athreads_page(self, flt: ThreadFilter) -> ThreadPage:
         return await self._run(self._list_threads_plan(flt), "listing threads")
 
     # -- async writing ----------------------------------------------------------------------------
@@ -614,21 +591,8 @@ class AsyncPostgresSaver(Leases, BaseCheckpointSaver):
     def threads(self) -> builtins.list[ThreadSummary]:
         return self._blocking(self.athreads, "list threads")
 
-    def list_threads(
-        self,
-        *,
-        limit: int = 50,
-        after: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        updated_after: datetime | None = None,
-        updated_before: datetime | None = None,
-    ) -> ThreadPage:
-        return self._blocking(
-            lambda: self.alist_threads(
-                limit=limit, after=after, metadata=metadata, updated_after=updated_after, updated_before=updated_before
-            ),
-            "list threads",
-        )
+    def _threads_page(self, flt: ThreadFilter) -> ThreadPage:
+        return self._blocking(lambda: self._athreads_page(flt), "list threads")
 
     def put(self, record: CheckpointRecord) -> None:
         self._blocking(lambda: self.aput(record), "commit a checkpoint")

@@ -32,7 +32,7 @@ from tether.checkpoint._base import (
     ThreadSummary,
 )
 from tether.checkpoint._key_cache import ThreadKeys
-from tether.checkpoint._listing import ThreadPage, encode_cursor, listing_key, thread_filter
+from tether.checkpoint._listing import ThreadFilter, ThreadPage, encode_cursor, listing_key
 from tether.checkpoint._rows import checked_pending, checked_record, checked_thread, follow_links
 from tether.checkpoint._sqlite_leases import DEFAULT_LEASE_TTL, SqliteLeases, check_lease_ttl
 from tether.checkpoint._sqlite_schema import check_readable, migrate
@@ -354,18 +354,7 @@ class SqliteSaver(BaseCheckpointSaver):
                 )
             return out
 
-    def list_threads(
-        self,
-        *,
-        limit: int = 50,
-        after: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        updated_after: datetime | None = None,
-        updated_before: datetime | None = None,
-    ) -> ThreadPage:
-        flt = thread_filter(
-            limit=limit, after=after, metadata=metadata, updated_after=updated_after, updated_before=updated_before
-        )
+    def _threads_page(self, flt: ThreadFilter) -> ThreadPage:
         # checkpoints newest first, keeping one only when it is its thread's head (no newer one in
         # the thread: one primary-key probe); without an index on the id alone this sorts every
         # head (docs/storage.md: the index cost too many bytes per step to ship as it was)
